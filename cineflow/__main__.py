@@ -1,0 +1,5 @@
+import sys
+
+from cineflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""Typed configuration: one dataclass per component, presets as a flat dict, strict loading.
+
+Unknown keys are errors (a misspelt key must never silently take its default). Each component gets only
+its own config; the resolved config is written next to every checkpoint and output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Causal video VAE (models/vae.py)."""
+
+    in_channels: int = 3
+    latent_channels: int = 16
+    base_channels: int = 64
+    channel_mult: tuple[int, ...] = (1, 2, 4, 4)  # one entry per resolution level
+    temporal_down: int = 4  # frames per latent frame after frame 0 (causal: T = 1 + 4k -> 1 + k)
+    spatial_down: int = 8
+    scale: float = 1.0  # latent = (mean - shift) * scale, applied inside encode/decode
+    shift: float = 0.0
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """Video DiT (models/dit.py)."""
+
+    in_channels: int = 16  # = VAE latent channels
+    patch_size: tuple[int, int, int] = (1, 2, 2)  # (pt, ph, pw)
+    hidden_size: int = 384
+    depth: int = 8
+    num_heads: int = 6
+    mlp_ratio: float = 4.0
+    text_dim: int = 384  # MiniLM hidden size
+    max_boxes: int = 0  # box tokens per sample (0: no box attention)
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Frozen text encoder (models/text.py). `name` is 'minilm' (the packaged model) or 'random' (tests)."""
+
+    name: str = "minilm"
+    max_length: int = 64
+    dim: int = 384
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build dataclass `cls` from a dict, recursing into nested dataclasses; unknown keys are errors."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {unknown}; known keys are {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        kwargs[key] = _coerce(hints[key], value, f"{cls.__name__}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    origin = typing.get_origin(hint)
+    if origin is tuple and isinstance(value, list | tuple):
+        args = typing.get_args(hint)
+        inner = args[0] if args else Any
+        return tuple(_coerce(inner, v, where) for v in value)
+    if hint is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as plain JSON-ready data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(obj)))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file must be a mapping at the top level")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.sub=value` overrides (values parsed as YAML) to a nested dict, returning a new dict."""
+    out = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set: expected key=value, got {item!r}")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set: {key!r}: {part!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out

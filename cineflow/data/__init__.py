@@ -1,0 +1,1 @@
+"""Datasets, validation, buckets and the latent cache."""

@@ -1,0 +1,1 @@
+"""The mathematics around the networks: the training objective, samplers, conditions."""

@@ -1,0 +1,1 @@
+"""The networks: pure functions of their inputs (no schedules, guidance or torch.distributed)."""

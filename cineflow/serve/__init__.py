@@ -1,0 +1,1 @@
+"""HTTP API, job store and web page."""

@@ -1,0 +1,1 @@
+"""Training: loop, parallelism applied from outside the model, checkpoints, VAE training."""
