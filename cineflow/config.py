@@ -20,12 +20,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class VAEConfig:
-    """Causal video VAE (models/vae.py)."""
+    """Causal video VAE (models/vae.py).
+
+    The encoder folds `patch_size` x `patch_size` pixels into channels, then halves the frame between
+    consecutive levels, so `spatial_down` must equal `patch_size * 2 ** (len(channel_mult) - 1)`; the last
+    log2(`temporal_down`) of those transitions also halve time (causally: T = 1 + 4k -> 1 + k).
+    """
 
     in_channels: int = 3
     latent_channels: int = 16
-    base_channels: int = 64
-    channel_mult: tuple[int, ...] = (1, 2, 4, 4)  # one entry per resolution level
+    base_channels: int = 32
+    channel_mult: tuple[int, ...] = (1, 2, 4)  # one entry per resolution level
+    num_res_blocks: int = 1  # per level in the encoder; the decoder has one more
+    patch_size: int = 2  # pixels folded into channels before the first convolution
     temporal_down: int = 4  # frames per latent frame after frame 0 (causal: T = 1 + 4k -> 1 + k)
     spatial_down: int = 8
     scale: float = 1.0  # latent = (mean - shift) * scale, applied inside encode/decode
@@ -44,6 +51,8 @@ class DiTConfig:
     mlp_ratio: float = 4.0
     text_dim: int = 384  # MiniLM hidden size
     max_boxes: int = 0  # box tokens per sample (0: no box attention)
+    freq_dim: int = 256  # sinusoidal features of the timestep before its MLP
+    rope_theta: float = 10000.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,25 @@ class TextConfig:
     name: str = "minilm"
     max_length: int = 64
     dim: int = 384
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """HTTP API and web page (serve/). Limits are enforced before any work is queued."""
+
+    host: str = "127.0.0.1"  # loopback unless asked: the API runs a model on request
+    port: int = 8000
+    model: str | None = None  # model folder; None = the bundled model
+    data_dir: str = "cineflow-serve"  # SQLite job store, outputs, uploads
+    api_keys: tuple[str, ...] = ()  # empty: no authentication
+    max_queue: int = 16  # queued jobs beyond this -> 429 with Retry-After
+    job_timeout_s: float = 600.0
+    max_body_bytes: int = 12 * 2**20  # whole request, uploads included
+    max_upload_bytes: int = 10 * 2**20  # one input_reference image
+    max_image_pixels: int = 4096 * 4096  # Pillow decompression-bomb guard
+    max_side: int = 512  # width/height a client may ask for
+    max_frames: int = 121  # 15 s at 8 fps on a CPU server
+    fps: int = 8
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:

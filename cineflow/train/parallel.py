@@ -1,0 +1,83 @@
+"""Parallelism applied to a finished model from outside it (torchtitan's `parallelize` pattern).
+
+One process, or `torchrun --nproc-per-node N -m cineflow train ...`: torchrun sets RANK, WORLD_SIZE and
+LOCAL_RANK, and `init_distributed` joins the process group (gloo on CPU, nccl on CUDA). The model file
+never imports torch.distributed; the trainer wraps the model here and reduces logged values here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job. `device` is where its model and batches live."""
+
+    rank: int
+    size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str = "auto") -> World:
+    """Join the torchrun process group if there is one; otherwise a world of one."""
+    want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' asked for, but no CUDA device is available")
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if want_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+    return World(rank=rank, size=size, local_rank=local_rank, device=dev)
+
+
+def parallelize(model: nn.Module, world: World) -> nn.Module:
+    """The model as the training step should call it: DDP across ranks, or itself on one process.
+
+    DDP averages gradients over ranks, so with equal per-rank batches and a mean loss the update equals
+    the one-process update on the concatenated global batch.
+    """
+    model = model.to(world.device)
+    if world.size == 1:
+        return model
+    ids = [world.local_rank] if world.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def mean_across(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The mean of a scalar over all ranks (for logging the global-batch loss)."""
+    if world.size == 1:
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / world.size
+
+
+def barrier(world: World) -> None:
+    if world.size > 1:
+        dist.barrier()
+
+
+def shutdown(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,59 @@
+"""Data parallelism: 2 gloo ranks (torchrun) and gradient accumulation reproduce the 1-rank loss curve for
+the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBUG = str(ROOT / "configs" / "debug.yaml")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+COMMON = ["train", DEBUG, "--max-steps", "6", "--set", "checkpoint_every=100", "--set", "sample_prompts=[]"]
+
+
+def _run(head: list[str], out: Path, *extra: str) -> dict[int, float]:
+    result = subprocess.run(
+        [*head, *COMMON, "--out", str(out), *extra], capture_output=True, text=True, env=ENV, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {m["step"]: m["loss"] for m in lines}
+
+
+def _weights(out: Path):
+    return load_file(out / "model" / "transformer" / "diffusion_pytorch_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def one_rank(tmp_path_factory) -> tuple[Path, dict[int, float]]:
+    out = tmp_path_factory.mktemp("one") / "run"
+    return out, _run([sys.executable, "-m", "cineflow"], out, "--set", "batch_size=4")
+
+
+def test_two_gloo_ranks_match_one_rank(one_rank, tmp_path):
+    out, expected = one_rank
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    got = _run([*torchrun, "-m", "cineflow"], tmp_path / "ddp", "--set", "batch_size=2")
+    assert sorted(got) == sorted(expected) == list(range(1, 7))
+    for step in expected:
+        assert abs(got[step] - expected[step]) <= 1e-5, (step, got[step], expected[step])
+    assert len(set(expected.values())) == len(expected)  # the curve moves: the comparison means something
+    ref, ddp = _weights(out), _weights(tmp_path / "ddp")
+    for key in ref:
+        assert (ref[key] - ddp[key]).abs().max() <= 1e-5, key
+
+
+def test_gradient_accumulation_matches_the_large_batch(one_rank, tmp_path):
+    _, expected = one_rank
+    got = _run(
+        [sys.executable, "-m", "cineflow"], tmp_path / "accum", "--set", "batch_size=2", "--set", "grad_accum=2"
+    )
+    for step in expected:
+        assert abs(got[step] - expected[step]) <= 1e-5, (step, got[step], expected[step])

@@ -1,0 +1,144 @@
+"""The trainer's parts: overfitting one batch, the EMA warm-up, atomic checkpoints, strict config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cineflow.config import TextConfig, VAEConfig, load_yaml
+from cineflow.train import checkpoint as ckpt
+from cineflow.train.config import TrainConfig, dit_config, load_train_config
+from cineflow.train.ema import EMA, ema_decay
+from cineflow.train.loop import Batch, make_optimizer, train_step
+from cineflow.train.parallel import World
+
+torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than the work
+
+CPU = World(rank=0, size=1, local_rank=0, device=torch.device("cpu"))
+
+
+class OneBatch:
+    """Always the same micro-batch: the data source of an overfitting test."""
+
+    world = CPU
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+
+    def get(self, step: int, micro: int) -> Batch:
+        return self.batch
+
+
+def test_overfits_one_batch():
+    from cineflow.models.dit import VideoDiT
+    from cineflow.models.text import load_text_encoder
+
+    cfg = load_train_config(
+        {"dit_preset": "debug", "precision": "fp32", "optim": {"lr": 3e-3, "warmup_steps": 10}}
+    )
+    torch.manual_seed(0)
+    dit = VideoDiT(dit_config(cfg))
+    text = load_text_encoder(TextConfig(name="random", dim=384))
+    g = torch.Generator().manual_seed(0)
+    shape = (2, 4, 2, 4, 4)
+    batch = Batch(
+        latents=torch.randn(shape, generator=g),
+        captions=["a red ball moves left", "a blue square falls"],
+        t=torch.rand(2, 1, generator=g).expand(2, 2).contiguous(),
+        noise=torch.randn(shape, generator=g),
+    )
+    opt, sched = make_optimizer(dit, cfg)
+    losses = [train_step(dit, text, opt, sched, OneBatch(batch), s, cfg, cfg_autocast())["loss"] for s in range(300)]
+    assert losses[-1] * 10 <= losses[0], (losses[0], losses[-1])
+
+
+def cfg_autocast():
+    from contextlib import nullcontext
+
+    return nullcontext
+
+
+def test_ema_decay_warms_up_and_the_ema_forgets_its_init():
+    assert ema_decay(0, 0.999, warmup=True) == pytest.approx(0.1)
+    assert ema_decay(100_000, 0.999, warmup=True) == 0.999
+    assert ema_decay(0, 0.999, warmup=False) == 0.999
+    model = torch.nn.Linear(4, 4)
+    with torch.no_grad():
+        model.weight.zero_()
+    ema = EMA(model, decay=0.999, warmup=True)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(600):
+        ema.update(model)
+    # With the warm-up, 600 updates leave ~1.6% of the init; a fixed 0.999 would leave 0.999**600 = 55%.
+    assert ema.model.weight.mean().item() > 0.95
+    fixed = EMA(torch.nn.Linear(4, 4).requires_grad_(False), decay=0.999, warmup=False)
+    with torch.no_grad():
+        fixed.model.weight.zero_()
+    for _ in range(600):
+        fixed.update(model)
+    assert fixed.model.weight.mean().item() == pytest.approx(1 - 0.999**600, rel=1e-3)
+
+
+def test_ema_state_round_trip():
+    model = torch.nn.Linear(3, 3)
+    ema = EMA(model)
+    ema.update(model)
+    other = EMA(torch.nn.Linear(3, 3))
+    other.load_state_dict(ema.state_dict())
+    assert other.num_updates == 1 and torch.equal(other.model.weight, ema.model.weight)
+
+
+def test_checkpoints_are_atomic_and_pruned(tmp_path):
+    state = {"step": 1, "w": torch.arange(3.0), "rng": ckpt.rng_state()}
+    for step in (1, 2, 3):
+        ckpt.save_checkpoint(tmp_path, step, {**state, "step": step}, {"max_steps": 3}, keep_last=2)
+    # a run killed while writing leaves a temp folder (never a step_* one): it is ignored, then removed
+    partial = tmp_path / "checkpoints" / ".tmp-step_000004-123"
+    partial.mkdir()
+    (partial / "trainer.pt").write_bytes(b"half a file")
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [2, 3]
+    assert ckpt.latest_checkpoint(tmp_path).name == "step_000003"
+    ckpt.remove_partial(tmp_path)
+    assert not partial.exists()
+    loaded = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path))
+    assert loaded["step"] == 3 and torch.equal(loaded["w"], state["w"])
+
+
+def test_rng_state_round_trip():
+    import random
+
+    import numpy as np
+
+    saved = ckpt.rng_state()
+    a = (torch.rand(3), random.random(), np.random.rand())
+    ckpt.set_rng_state(saved)
+    b = (torch.rand(3), random.random(), np.random.rand())
+    assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def test_config_is_strict_and_range_checked():
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_train_config({"batch_sise": 4})
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_train_config({"optim": {"learning_rate": 1e-3}})
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_train_config({"dit": {"depht": 3}})
+    with pytest.raises(ValueError, match="num_frames"):
+        load_train_config({}, ["data.num_frames=16"])
+    with pytest.raises(ValueError, match="text_dropout"):
+        load_train_config({}, ["text_dropout=1.5"])
+    with pytest.raises(ValueError, match="dit_preset"):
+        dit_config(load_train_config({"dit_preset": "huge"}))
+    cfg = load_train_config({"dit_preset": "debug", "dit": {"depth": 3}}, ["optim.lr=0.01", "data.seed=5"])
+    assert dit_config(cfg).depth == 3 and dit_config(cfg).hidden_size == 16
+    assert cfg.optim.lr == 0.01 and cfg.data.seed == 5 and isinstance(cfg.vae_config, VAEConfig)
+
+
+@pytest.mark.parametrize("name", ["debug", "tiny"])
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
+    cfg = load_train_config(load_yaml(path))
+    assert isinstance(cfg, TrainConfig) and dit_config(cfg).in_channels > 0
