@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,15 +28,15 @@ if TYPE_CHECKING:
     import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".gif")
 WRITE_SUFFIXES = (".mp4", ".webm", ".mkv", ".gif", ".png")
 IMAGE_FPS = 1.0  # the frame rate reported for a still image (a 1-frame "video"); never used to time anything
 
 # Plain media demuxers only: no playlists (hls), no concat lists, no raw device or network formats.
-_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,gif,avi,mpegts,ogg,flv,image2,png_pipe,jpeg_pipe,webp_pipe"
+# image2 is left out on purpose: it expands "%d" in file names into numbered sequences.
+_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,gif,avi,mpegts,ogg,flv,png_pipe,jpeg_pipe,webp_pipe"
 _OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": _DEMUXERS}
-# "scheme:" at the start (http:, concat:, pipe:, file:, data:...), and "subfile,," style protocols.
-_PROTOCOL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*[:,]")
+# "scheme:" at the start (http:, concat:, pipe:, file:, data:...), and "subfile,,start,0,:" style options.
+_PROTOCOL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*(:|,.*:)")
 
 
 class VideoError(ValueError):
@@ -135,8 +135,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     with _open(p) as container:
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        fps = float(rate) if rate else 0.0
+        fps = _fps(stream)
         frames = stream.frames
         try:
             if frames <= 0:  # webm, gif and mpegts do not store a count: count packets instead
@@ -153,23 +152,57 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         return VideoInfo(int(frames), ctx.height, ctx.width, fps, duration, ctx.name, False)
 
 
-def iter_frames(path: str | os.PathLike[str], fps: float | None = None) -> Iterator[tuple[np.ndarray, float]]:
-    """Decode frame by frame: (uint8 [H, W, 3] RGB, seconds from the first frame). Memory stays one frame.
+def _stream_fps(p: Path) -> float:
+    """The container's frame rate, from the header alone (probe may read every packet to count frames)."""
+    with _open(p) as container:
+        return _fps(container.streams.video[0])
+
+
+def _fps(stream: Any) -> float:  # av.video.stream.VideoStream
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 0.0
+
+
+def iter_frames(
+    path: str | os.PathLike[str], fps: float | None = None, start: float = 0.0
+) -> Iterator[tuple[np.ndarray, float]]:
+    """Decode frame by frame: (uint8 [H, W, 3] RGB, seconds from `start`). Memory stays one frame.
 
     fps: resample to this constant rate on the fly (see `resample`); None yields every decoded frame.
+    start: seconds from the first frame. Decoding seeks to the keyframe before it, so a window late in a long
+    video costs one group of pictures, not the whole beginning; the frame shown at `start` comes first.
     """
     if fps is not None and not fps > 0:
         raise ValueError(f"fps: must be > 0, got {fps}")
+    if not start >= 0:
+        raise ValueError(f"start: must be >= 0 seconds, got {start}")
     p = _local_path(path)
     if _is_image(p):
         yield _read_image(p)[0], 0.0
         return
-    frames = ((frame.to_ndarray(format="rgb24"), t) for frame, t in _decode(p))
+    decoded = _decode(p, start)
+    if start > 0:
+        decoded = _starting_at(decoded, start)
+    frames = ((frame.to_ndarray(format="rgb24"), t) for frame, t in decoded)
     if fps is None:
         yield from frames
     else:
-        rate = probe(p).fps
+        rate = _stream_fps(p)
         yield from resample(frames, fps, period=1.0 / rate if rate > 0 else 0.0)
+
+
+def _starting_at(frames: Iterator[tuple[Any, float]], start: float) -> Iterator[tuple[Any, float]]:
+    """Drop frames before `start` but the one still shown at `start`; times become seconds from `start`."""
+    shown: Any = None
+    started = False
+    for frame, t in frames:
+        if not started and t < start - 5e-7:  # slack: timestamps are rounded to the time base
+            shown = frame
+            continue
+        if not started and shown is not None and t > start + 5e-7:
+            yield shown, 0.0
+        started = True
+        yield frame, max(0.0, t - start)
 
 
 def frame_times(path: str | os.PathLike[str]) -> np.ndarray:
@@ -181,19 +214,25 @@ def frame_times(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray([t for _, t in _decode(p)], dtype=np.float64)
 
 
-def _decode(p: Path) -> Iterator[tuple[Any, float]]:  # (av.VideoFrame, seconds from frame 0)
+def _decode(p: Path, start: float = 0.0) -> Iterator[tuple[Any, float]]:
+    """(av.VideoFrame, seconds from the stream's first frame), after seeking near `start` seconds."""
     import av
 
     with _open(p) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
-        start, index = None, 0
+        tb = stream.time_base
+        zero = float(stream.start_time * tb) if stream.start_time is not None and tb else None
+        if start > 0 and zero is not None:
+            # Lands on the keyframe at or before `start`; the frames up to it are dropped by the caller.
+            container.seek(int((zero + start) / tb), stream=stream, backward=True)
+        index = 0
         try:
             for index, frame in enumerate(container.decode(stream)):
                 t = frame.time if frame.time is not None else (index / float(rate) if rate else float(index))
-                start = t if start is None else start
-                yield frame, t - start
+                zero = t if zero is None else zero
+                yield frame, t - zero
         except av.error.FFmpegError as e:
             raise VideoError(f"{p}: decoding failed after {index} frames ({_reason(e)})", "truncated") from e
 
@@ -204,20 +243,22 @@ def read_video(
     fps: float | None = None,
     size: tuple[int, int] | None = None,
     max_frames: int | None = None,
+    start: float = 0.0,
 ) -> Video:
     """Read a video (or an image as one frame) into uint8 [T, H, W, 3].
 
     fps: resample in time to this rate (see `resample`); None keeps every decoded frame.
     size: (height, width) to resize to, scaling to cover and centre-cropping so the aspect is kept.
     max_frames: stop after this many output frames (the rest is not decoded).
+    start: begin this many seconds after the first frame (seeks; see `iter_frames`).
     """
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames: must be >= 1, got {max_frames}")
     p = _local_path(path)
-    rate = IMAGE_FPS if _is_image(p) else probe(p).fps
+    rate = IMAGE_FPS if _is_image(p) else _stream_fps(p)
     frames_list: list[np.ndarray] = []
     times_list: list[float] = []
-    for frame, t in iter_frames(p, fps=fps):
+    for frame, t in iter_frames(p, fps=fps, start=start):
         if max_frames is not None and len(frames_list) >= max_frames:
             break
         frames_list.append(frame)
@@ -309,8 +350,7 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float, *,
     if not p.parent.is_dir():
         raise FileNotFoundError(f"{p}: the folder {p.parent} does not exist")
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{suffix}", dir=p.parent)
-    os.close(fd)
+    tmp = str(temp_path(p))
     try:
         if suffix == ".png":
             from PIL import Image
@@ -324,6 +364,14 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float, *,
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def temp_path(target: Path) -> Path:
+    """A fresh hidden name next to `target`, same suffix (writers pick the format from it).
+
+    Not mkstemp: its files are private (0600), and the result should get the usual permissions (umask).
+    """
+    return target.parent / f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{target.suffix}"
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

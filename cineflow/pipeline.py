@@ -142,7 +142,7 @@ class Pipeline:
         return cls(VideoVAE(vae), VideoDiT(transformer), load_text_encoder(text_encoder), config)
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> None:
-        """Write the model folder atomically: built in a temp folder beside `path`, then renamed into place."""
+        """Write the model folder atomically: built in a temp folder beside `path`, then renamed."""
         from safetensors.torch import save_file
 
         from cineflow.models.vae import save_vae
@@ -391,7 +391,9 @@ def _read_index(root: Path) -> dict[str, Any]:
     for name, expected in COMPONENTS.items():
         # Components are fixed classes: a folder names them, it never chooses code to import.
         if index.get(name) != expected:
-            raise ValueError(f"{root / MODEL_INDEX}: component {name!r} must be {expected}, got {index.get(name)}")
+            raise ValueError(
+                f"{root / MODEL_INDEX}: component {name!r} must be {expected}, got {index.get(name)}"
+            )
         if not (root / name / "config.json").is_file():
             raise FileNotFoundError(f"model folder {root}: missing {name}/config.json")
     return index

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cineflow.config import from_dict
 from cineflow.data.buckets import Bucket, BucketBatchSampler, BucketConfig, BucketSpec, assign, bucket_size
@@ -72,3 +76,21 @@ def test_ranks_split_batches_evenly_without_overlap() -> None:
     assert len(seen) == len(set(seen))
     with pytest.raises(ValueError, match="rank"):
         BucketBatchSampler(buckets, rank=4, world_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(height=st.integers(1, 2000), width=st.integers(1, 2000), frames=st.integers(1, 200))
+def test_assigned_buckets_never_upscale_and_are_the_largest(height: int, width: int, frames: int) -> None:
+    config = BucketConfig()
+    aspect = min(config.aspect_ratios, key=lambda a: abs(math.log(a * height / width)))
+    fitting = []
+    for spec in config.specs:
+        h, w = bucket_size(spec.resolution, aspect, config.multiple)
+        if h <= height and w <= width and spec.num_frames <= frames:
+            fitting.append(h * w * spec.num_frames)
+    bucket = assign(height, width, frames, config)
+    if bucket is None:
+        assert not fitting
+        return
+    assert bucket.height <= height and bucket.width <= width and bucket.num_frames <= frames
+    assert bucket.height * bucket.width * bucket.num_frames == max(fitting)

@@ -101,6 +101,10 @@ def test_a_file_that_breaks_while_loading_is_replaced_deterministically(tmp_path
     _, text = ds[1]
     assert text == "a"  # the next row of the same bucket stands in
     assert [(f.index, f.reason) for f in ds.failures] == [(1, "truncated")]
+    (tmp_path / "a.mp4").unlink()  # removed while training runs
+    with pytest.raises(ValueError, match="every row of bucket 16x16x9 failed"):
+        ds[0]
+    assert [f.reason for f in ds.failures[1:]] == ["missing_file", "truncated"]
 
 
 def test_nothing_usable_raises_with_counts(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`cineflow generate` end to end on a debug model folder, and its refusals (exit 2, one line, no traceback)."""
+"""`cineflow generate` end to end on a debug model folder; refusals exit 2 with one line, no traceback."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ def model_dir(tmp_path_factory):
     vae = VAEConfig(latent_channels=4, base_channels=8, channel_mult=(1, 1, 1))
     defaults = PipelineConfig(num_frames=5, height=16, width=16, num_inference_steps=2, guidance_scale=2.0)
     folder = tmp_path_factory.mktemp("model") / "debug"
-    Pipeline.from_configs(vae, PRESETS["debug"], TextConfig(name="random", dim=384), defaults).save_pretrained(
-        folder
-    )
+    Pipeline.from_configs(
+        vae, PRESETS["debug"], TextConfig(name="random", dim=384), defaults
+    ).save_pretrained(folder)
     return str(folder)
 
 
@@ -91,6 +91,8 @@ def test_bad_output_suffix_and_png_with_many_frames(model_dir, tmp_path, capsys)
 def test_argparse_errors_and_the_real_entry_point_exit_2(tmp_path):
     run = [sys.executable, "-m", "cineflow", "generate"]
     missing_out = subprocess.run([*run, "a ball"], capture_output=True, text=True)
-    not_a_number = subprocess.run([*run, "a", "-o", "x.mp4", "--frames", "many"], capture_output=True, text=True)
+    not_a_number = subprocess.run(
+        [*run, "a", "-o", "x.mp4", "--frames", "many"], capture_output=True, text=True
+    )
     for result in (missing_out, not_a_number):
         assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -9,6 +9,8 @@ import av
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cineflow import io
 
@@ -113,6 +115,39 @@ def test_fps_resampling_on_read(tmp_path: Path) -> None:
     np.testing.assert_array_equal(first.frames, frames[[0, 0, 1]])
 
 
+def write_short_gop_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
+    """H.264 with a keyframe every 4 frames, so seeking lands between keyframes and frames must be dropped."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"g": "4", "keyint_min": "4"})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize("kind", ["short_gop.mp4", "default.mp4", "lossless.mkv"])
+def test_start_seeks_to_the_same_frames_as_a_full_read(tmp_path: Path, kind: str) -> None:
+    frames = smooth_clip(T=24, H=16, W=16)
+    path = tmp_path / kind
+    if kind == "short_gop.mp4":
+        write_short_gop_mp4(path, frames, fps=8)
+    else:
+        io.write_video(path, frames, fps=8)
+    full = io.read_video(path).frames
+    for first in (0, 1, 5, 6, 13, 19):
+        window = io.read_video(path, start=first / 8, max_frames=5)
+        np.testing.assert_array_equal(window.frames, full[first : first + 5])
+        np.testing.assert_allclose(window.timestamps, np.arange(len(window.frames)) / 8)
+    resampled = io.read_video(path, fps=4).frames
+    np.testing.assert_array_equal(io.read_video(path, fps=4, start=1.5, max_frames=3).frames, resampled[6:9])
+    between = io.read_video(path, start=0.7, max_frames=2).frames  # 0.7 s: frame 5 (0.625 s) is on screen
+    np.testing.assert_array_equal(between, full[5:7])
+    with pytest.raises(io.VideoError, match="no frames"):
+        io.read_video(path, start=10.0)
+    with pytest.raises(ValueError, match="start"):
+        io.read_video(path, start=-1.0)
+
+
 def test_resample_follows_timestamps_of_a_variable_rate() -> None:
     times = [0.0, 0.1, 0.5, 0.6]  # a gap of 0.4 s: the frame at 0.1 is shown until 0.5
     frames = [np.full((1, 1, 3), i, dtype=np.uint8) for i in range(4)]
@@ -163,10 +198,24 @@ def test_urls_and_protocols_are_refused(name: str) -> None:
         io.probe(name)
 
 
-def test_protocol_looking_local_name_still_opens_as_a_file(tmp_path: Path, monkeypatch) -> None:
-    io.write_video(tmp_path / "clip.mp4", smooth_clip(T=2), fps=8)
+@pytest.mark.parametrize(
+    "content",
+    ["#EXTM3U\n#EXTINF:1.0,\nhttp://127.0.0.1:9/a.ts\n", "ffconcat version 1.0\nfile real.mp4\n"],
+)
+def test_playlists_and_concat_lists_inside_local_files_are_not_followed(tmp_path: Path, content: str) -> None:
+    # Plain FFmpeg opens the concat list and reads real.mp4 through it; the demuxer whitelist stops that.
+    io.write_video(tmp_path / "real.mp4", smooth_clip(T=2), fps=8)
+    (tmp_path / "list.mp4").write_text(content)
+    with pytest.raises(io.VideoError, match="not a readable video") as error:
+        io.probe(tmp_path / "list.mp4")
+    assert error.value.reason == "unreadable"
+
+
+def test_relative_names_with_commas_open_as_files(tmp_path: Path, monkeypatch) -> None:
+    io.write_video(tmp_path / "clip,v2.mp4", smooth_clip(T=2), fps=8)
     monkeypatch.chdir(tmp_path)
-    assert io.read_video(Path("clip.mp4")).frames.shape[0] == 2
+    assert io.read_video("clip,v2.mp4").frames.shape[0] == 2
+    assert io.probe(Path("clip,v2.mp4")).frames == 2
 
 
 def test_unreadable_inputs_fail_with_the_file_and_reason(tmp_path: Path) -> None:
@@ -194,8 +243,9 @@ def test_audio_only_file_is_refused(tmp_path: Path) -> None:
         frame.sample_rate = 16000
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    with pytest.raises(ValueError, match="no video stream"):
+    with pytest.raises(io.VideoError, match="no video stream") as error:
         io.read_video(path)
+    assert error.value.reason == "no_video_stream"
 
 
 def test_writes_are_atomic_and_leave_no_temp_file(tmp_path: Path) -> None:
@@ -207,6 +257,9 @@ def test_writes_are_atomic_and_leave_no_temp_file(tmp_path: Path) -> None:
     io.write_video(path, smooth_clip(T=2), fps=8)
     assert io.probe(path).frames == 2
     assert sorted(os.listdir(tmp_path)) == ["out.mp4"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # shared like any new file, not private
 
 
 def test_write_argument_errors(tmp_path: Path) -> None:
@@ -221,3 +274,21 @@ def test_write_argument_errors(tmp_path: Path) -> None:
         io.write_video(tmp_path / "no" / "a.mp4", frames, fps=8)
     with pytest.raises(ValueError, match="only local"):
         io.write_video("http://x/a.mp4", frames, fps=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0.01, 0.5), min_size=0, max_size=30),
+    fps=st.floats(1.0, 60.0),
+)
+def test_resample_shows_the_latest_frame_at_every_instant(gaps: list[float], fps: float) -> None:
+    times = np.concatenate([[0.0], np.cumsum(gaps)])
+    frames = [np.full((1, 1, 3), i % 256, dtype=np.uint8) for i in range(len(times))]
+    out = list(io.resample(zip(frames, times, strict=True), fps=fps, period=0.1))
+    tail = float(np.median(gaps)) if gaps else 0.1
+    end = times[-1] + tail  # the last frame is shown for one median interval
+    assert len(out) == max(1, sum(1 for k in range(10_000) if k / fps < end - 5e-7))
+    for k, (frame, t) in enumerate(out):
+        assert t == pytest.approx(k / fps)
+        latest = int(np.searchsorted(times, t + 5e-7, side="right")) - 1
+        assert int(frame[0, 0, 0]) == latest % 256

@@ -52,7 +52,11 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("override", "name"), BAD, ids=[f"{k}={v!r}" for (k, v), _ in [(next(iter(o.items())), n) for o, n in BAD]])
+@pytest.mark.parametrize(
+    ("override", "name"),
+    BAD,
+    ids=[repr(override) for override, _ in BAD],
+)
 def test_bad_input_is_refused_before_any_work(pipe, monkeypatch, override, name):
     def no_work(*args, **kwargs):
         raise AssertionError("the text encoder ran before the inputs were checked")
@@ -117,13 +121,13 @@ def test_callback_sees_every_step_with_decreasing_t(pipe):
 
 
 def test_a_callback_can_cancel(pipe):
-    class Cancelled(Exception):
+    class CancelledError(Exception):
         pass
 
     def cancel(p, step, t, state):
-        raise Cancelled
+        raise CancelledError
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(CancelledError):
         pipe("a red ball", **SMALL, callback_on_step_end=cancel)
 
 

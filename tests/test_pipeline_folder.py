@@ -20,7 +20,9 @@ RANDOM_TEXT = TextConfig(name="random", dim=384)
 @pytest.fixture(scope="module")
 def debug_model(tmp_path_factory):
     """A debug model folder: tiny random VAE + debug DiT + random text encoder."""
-    pipe = Pipeline.from_configs(DEBUG_VAE, PRESETS["debug"], RANDOM_TEXT, PipelineConfig(num_inference_steps=3))
+    pipe = Pipeline.from_configs(
+        DEBUG_VAE, PRESETS["debug"], RANDOM_TEXT, PipelineConfig(num_inference_steps=3)
+    )
     with torch.no_grad():  # a non-zero transformer, so that the round trip has something to lose
         for p in pipe.transformer.parameters():
             p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
@@ -71,7 +73,7 @@ def test_minilm_is_named_not_copied(debug_model, tmp_path, monkeypatch):
 
 
 def test_refuses_a_folder_that_is_not_a_model(tmp_path, debug_model):
-    with pytest.raises(FileNotFoundError, match="model_index.json"):
+    with pytest.raises(FileNotFoundError, match=r"model_index\.json"):
         Pipeline.from_pretrained(tmp_path)
     _, folder = debug_model
     bad = tmp_path / "bad"

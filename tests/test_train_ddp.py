@@ -53,7 +53,12 @@ def test_two_gloo_ranks_match_one_rank(one_rank, tmp_path):
 def test_gradient_accumulation_matches_the_large_batch(one_rank, tmp_path):
     _, expected = one_rank
     got = _run(
-        [sys.executable, "-m", "cineflow"], tmp_path / "accum", "--set", "batch_size=2", "--set", "grad_accum=2"
+        [sys.executable, "-m", "cineflow"],
+        tmp_path / "accum",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "grad_accum=2",
     )
     for step in expected:
         assert abs(got[step] - expected[step]) <= 1e-5, (step, got[step], expected[step])

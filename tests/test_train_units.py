@@ -48,7 +48,9 @@ def test_overfits_one_batch():
         noise=torch.randn(shape, generator=g),
     )
     opt, sched = make_optimizer(dit, cfg)
-    losses = [train_step(dit, text, opt, sched, OneBatch(batch), s, cfg, cfg_autocast())["loss"] for s in range(300)]
+    losses = [
+        train_step(dit, text, opt, sched, OneBatch(batch), s, cfg, cfg_autocast())["loss"] for s in range(120)
+    ]
     assert losses[-1] * 10 <= losses[0], (losses[0], losses[-1])
 
 

@@ -111,3 +111,19 @@ def test_visible_fraction_at_the_edge_and_behind_another():
     # squares of side 0.28/√2 = 0.198 set 0.099 apart: the front one hides half of the back one
     assert ann.frames[0][0].visible == pytest.approx(0.5, abs=0.02)
     assert ann.frames[0][1].visible == 1.0
+
+
+def test_visible_fraction_agrees_with_the_pixels():
+    """Across an occlusion, `visible` matches the share of the back object's own pixels left on screen."""
+    back = ObjectSpec("blue", "square", size="large", x=0.5, y=0.5, depth=0)
+    front = ObjectSpec("yellow", "star", size="large", motion="right", speed="fast", x=0.1, y=0.55, depth=1)
+    spec = SceneSpec(objects=(back, front), width=128, height=128)
+    ann = physics.simulate(spec)
+    frames = render.render(spec, ann)
+    alone = render.render(SceneSpec(objects=(back,), width=128, height=128), physics.simulate(spec))
+    blue = (frames == vocab.COLORS["blue"]).all(-1).sum((1, 2))
+    blue_alone = (alone == vocab.COLORS["blue"]).all(-1).sum((1, 2))
+    visible = np.array([frame[0].visible for frame in ann.frames])
+    assert visible.min() < 0.7, "the star must pass over the square"
+    np.testing.assert_allclose(blue / blue_alone, visible, atol=0.04)
+    assert any(e.kind == "occlude" and e.objects == (1, 0) for e in ann.events)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from itertools import islice
 
 import numpy as np
@@ -65,3 +69,29 @@ def test_negative_seed_is_an_error():
 def test_frames_are_uint8_rgb():
     clip = stream.make_clip(2, 0, width=48, height=32, fps=6, num_frames=7)
     assert clip.frames.dtype == np.uint8 and clip.frames.shape == (7, 32, 48, 3)
+
+
+def test_clips_are_identical_in_a_fresh_process():
+    """Nothing process-local (hash seeds, import order, global rng) leaks into a clip."""
+    code = (
+        "import hashlib; from cineflow.world.stream import make_clip; "
+        "print(hashlib.sha256(make_clip(3, 5, scenario='mix').frames.tobytes()).hexdigest())"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    here = hashlib.sha256(stream.make_clip(3, 5, scenario="mix").frames.tobytes()).hexdigest()
+    assert out.stdout.strip() == here
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_geometries(seed):
+    rng = np.random.default_rng(seed)
+    for index in range(6):
+        width, height = (int(v) for v in rng.integers(16, 160, 2))
+        fps = int(rng.integers(1, 30))
+        num_frames = int(rng.integers(1, 3 * fps + 2))
+        clip = stream.make_clip(seed, index, width=width, height=height, fps=fps, num_frames=num_frames)
+        assert clip.frames.shape == (num_frames, height, width, 3)
+        visible = np.array([[s.visible for s in frame] for frame in clip.annotations.frames])
+        assert ((visible >= 0) & (visible <= 1)).all()
+        assert all(0 <= e.frame < num_frames for e in clip.annotations.events)

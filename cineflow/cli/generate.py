@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "generate",
         help="generate a video from a text prompt",
-        description="Generate a video from a text prompt. Sizes and frame counts snap to what the model takes.",
+        description="Generate a video from a prompt. Sizes and frame counts snap to what the model takes.",
     )
     p.add_argument("prompt", help='what to show, e.g. "a red ball bounces on a gray floor"')
     p.add_argument("-o", "--output", required=True, help="output file: .mp4 (H.264), .gif, .webm or .png")
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def frames_for(seconds: float, fps: float) -> int:
-    """Frames covering `seconds` at `fps`: a clip of s seconds spans s * fps intervals, so s * fps + 1 frames."""
+    """Frames covering `seconds` at `fps`: s seconds span s * fps frame intervals, so s * fps + 1 frames."""
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"--seconds: must be a number >= 0, got {seconds}")
     return round(seconds * fps) + 1

@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="YAML training config (see configs/vae_*.yaml)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, vae/)")
     p.add_argument("--max-steps", type=int, default=None, help="train until this step (overrides max_steps)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint in --out")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the latest complete checkpoint in --out"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     p.set_defaults(func=run)
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,9 @@ from typing import Any
 import torch
 
 from cineflow.config import to_dict
-from cineflow.data.dataset import VideoDataset
+from cineflow.data.dataset import VideoDataset, failure_reason
 from cineflow.data.table import Issue, atomic_write_text
+from cineflow.io import temp_path
 
 FORMAT_VERSION = 1
 MANIFEST = "cache.json"
@@ -42,6 +42,11 @@ class Geometry:
     height: int = 64
     width: int = 64
     fps: float | None = None  # None: each video's own rate
+
+    def __post_init__(self) -> None:
+        # 8 and 8.0 must give the same cache key (it hashes this dataclass as JSON).
+        if self.fps is not None:
+            object.__setattr__(self, "fps", float(self.fps))
 
 
 @dataclass
@@ -165,7 +170,7 @@ def _encode_batch(dataset, batch, out, vae, text_encoder, skipped: list[Issue]) 
         try:
             videos.append(dataset.load(entry, dataset.buckets[i], i))  # (3, T, H, W)
         except (ValueError, OSError) as e:
-            skipped.append(Issue(entry.row.index, entry.row.path, getattr(e, "reason", "unreadable"), str(e)))
+            skipped.append(Issue(entry.row.index, entry.row.path, failure_reason(e), str(e)))
             failed.add(entry_id)
             continue
         texts.append(entry.row.text)
@@ -183,8 +188,7 @@ def _encode_batch(dataset, batch, out, vae, text_encoder, skipped: list[Issue]) 
             "pooled": emb.pooled[b].float().cpu().contiguous(),
         }
         target = out / "entries" / f"{entry_id}.safetensors"
-        fd, tmp = tempfile.mkstemp(prefix=f".{entry_id}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
+        tmp = temp_path(target)
         try:
             save_file(tensors, tmp, metadata={"text": texts[b]})
             os.replace(tmp, target)
@@ -204,17 +208,11 @@ class LatentCache:
             raise FileNotFoundError(f"{self.folder}: not a latent cache (no {MANIFEST})")
         data = json.loads(manifest.read_text())
         if not data.get("complete"):
-            raise ValueError(
-                f"{self.folder}: the cache build did not finish; run cache-latents again to resume"
-            )
+            raise ValueError(f"{self.folder}: the build did not finish; run cache-latents again to resume")
         if data.get("format") != FORMAT_VERSION:
-            raise ValueError(
-                f"{self.folder}: cache format {data.get('format')}, this code reads {FORMAT_VERSION}"
-            )
+            raise ValueError(f"{self.folder}: format {data.get('format')}; this code reads {FORMAT_VERSION}")
         if expect_key is not None and data["key"] != expect_key:
-            raise ValueError(
-                f"{self.folder}: stale cache (key {data['key'][:12]}, expected {expect_key[:12]})"
-            )
+            raise ValueError(f"{self.folder}: stale (key {data['key'][:12]}, expected {expect_key[:12]})")
         self.key: str = data["key"]
         self.geometry = Geometry(**data["geometry"])
         self.entries: list[dict[str, Any]] = data["entries"]

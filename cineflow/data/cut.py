@@ -45,14 +45,18 @@ def cut(
     fps: float | None = None,
     caption: str | None = None,
     crf: int = 18,
+    frames: int | None = None,
 ) -> CutResult:
     """Cut every input into pieces `out/<stem>_<k>.mp4` and list them in `out/captions.csv`.
 
     size: (height, width) of the pieces (scaled to cover and centre-cropped); None keeps the source size.
     fps: output rate (None: each source's own). caption: the text of every piece (default: from the name).
+    frames: frames per piece (4k + 1) instead of the most that fit in `seconds`.
     """
     if not inputs:
         raise ValueError("IN: give at least one video to cut")
+    if frames is not None and (frames < 1 or (frames - 1) % 4):
+        raise ValueError(f"--frames: must be 4k + 1 (1, 5, 9, 13, 17, ...), got {frames}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
@@ -62,7 +66,7 @@ def cut(
         if info.is_image:
             raise ValueError(f"{source}: an image cannot be cut into clips")
         rate = fps or info.fps
-        length = piece_frames(seconds, rate)
+        length = frames or piece_frames(seconds, rate)
         stem = Path(source).stem
         text = caption or f"a video clip from {stem.replace('_', ' ')}"
         for k, piece in enumerate(_pieces(source, length, rate if fps else None, size)):
@@ -95,7 +99,7 @@ def _pieces(
 
 
 def _complete(path: Path, length: int) -> bool:
-    """A piece from an earlier run that is whole (atomic writes mean a file that exists is not half written)."""
+    """A whole piece from an earlier run (writes are atomic: a file that exists is not half written)."""
     if not path.is_file():
         return False
     try:
@@ -105,7 +109,7 @@ def _complete(path: Path, length: int) -> bool:
 
 
 def _merge(captions: Path, rows: list[Row]) -> list[Row]:
-    """Rows of an existing captions file for other pieces (from other sources) stay; this run's are replaced."""
+    """Rows of an existing captions file for other pieces (other sources) stay; this run's are replaced."""
     if not captions.is_file():
         return rows
     ours = {r.path for r in rows}

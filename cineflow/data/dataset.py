@@ -107,7 +107,7 @@ class VideoDataset(torch.utils.data.Dataset):
             try:
                 return self.load(entry, bucket, i), entry.row.text
             except (io.VideoError, OSError) as e:
-                reason = getattr(e, "reason", "unreadable")
+                reason = failure_reason(e)
                 self.failures.append(_issue(entry, reason, str(e)))
                 log.warning("row %d %s skipped while loading: %s", entry.row.index, entry.row.path, e)
         raise ValueError(
@@ -118,14 +118,21 @@ class VideoDataset(torch.utils.data.Dataset):
         """A T-frame window of `entry`, resized to cover the bucket and centre-cropped: [3, T, H, W]."""
         T = bucket.num_frames
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        start = int(rng.integers(0, self.available_frames(entry) - T + 1))
-        video = io.read_video(entry.file, fps=self.fps, max_frames=start + T)
-        frames = video.frames[start : start + T]
-        if len(frames) < T:
-            raise io.VideoError(
-                f"{entry.file}: {len(video.frames)} frames decoded, {start + T} needed", "truncated"
-            )
-        return io.to_tensor(io.resize(frames, bucket.height, bucket.width))  # (3, T, H, W)
+        rate = self.fps or entry.fps  # frames per second of the frame count the window is drawn in
+        first = int(rng.integers(0, self.available_frames(entry) - T + 1)) if rate > 0 else 0
+        # Seeking to the window costs one group of pictures instead of decoding the video up to it.
+        video = io.read_video(entry.file, fps=self.fps, start=first / rate if first else 0.0, max_frames=T)
+        if len(video.frames) < T:
+            message = f"{entry.file}: {len(video.frames)} frames decoded from frame {first}, {T} needed"
+            raise io.VideoError(message, "truncated")
+        return io.to_tensor(io.resize(video.frames, bucket.height, bucket.width))  # (3, T, H, W)
+
+
+def failure_reason(e: Exception) -> str:
+    """The reason code for an error raised while loading a row (see validate.REASONS)."""
+    if isinstance(e, FileNotFoundError):
+        return "missing_file"
+    return getattr(e, "reason", "unreadable")
 
 
 def _issue(entry: Entry, reason: str, detail: str) -> Issue:

@@ -12,10 +12,11 @@ import io as _stdio
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cineflow.io import temp_path
 
 KNOWN_COLUMNS = ("path", "text", "num_frames", "height", "width", "fps")
 SUFFIXES = (".csv", ".jsonl")
@@ -166,9 +167,9 @@ def write_table(file: str | os.PathLike[str], rows: list[Row]) -> None:
 
 def atomic_write_text(file: Path, content: str) -> None:
     """Write a text file through a temp file in the same folder and os.replace, so readers never see half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+    tmp = temp_path(file)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open(tmp, "x", encoding="utf-8") as f:
             f.write(content)
         os.replace(tmp, file)
     except BaseException:

@@ -119,11 +119,11 @@ def validate(file: str | os.PathLike[str], limits: Limits | None = None, *, work
         results = list(pool.map(lambda row: check_row(row, table.root, limits), table.rows))
     entries, issues, notes = [], list(table.bad), []
     for entry, issue, row_notes in results:
-        notes.extend(row_notes)
         if issue is not None:
             issues.append(issue)
         elif entry is not None:
             entries.append(entry)
+            notes.extend(row_notes)
     issues.sort(key=lambda i: i.index)
     total = len(table.rows) + len(table.bad)
     return Report(Path(file), total, entries, issues, notes)
@@ -158,6 +158,8 @@ def check_row(row: Row, root: Path, limits: Limits) -> tuple[Entry | None, Issue
         return issue("missing_file", str(e))
     except IsADirectoryError as e:
         return issue("not_a_file", str(e))
+    except OSError as e:  # no permission to read, an I/O error of the disk
+        return issue("unreadable", f"{file}: {e.strerror or e}")
     if frames < 1:
         return issue("no_frames", "the container declares no frame")
     if frames < limits.min_frames:

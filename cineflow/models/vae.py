@@ -7,9 +7,9 @@ channels) and there is no attention, so nothing mixes frames except causal convo
 (`cache`) from one chunk to the next, with the same result as in one piece.
 
 Layout (default config, 17x64x64 clip):
-  encoder  fold 2x2 pixels -> [12, 17, 32, 32] -> level 0 (32 ch) -> down 2x2x2 -> level 1 (64 ch, 9x16x16)
-           -> down 2x2x2 -> level 2 (128 ch, 5x8x8) -> mean, logvar [16, 5, 8, 8]
-  decoder  the mirror image, with temporal upsampling that emits 1 frame for latent frame 0 and 2 for the rest.
+  encoder  fold 2x2 pixels -> [12, 17, 32, 32] -> level 0 (16 ch) -> down 2x2x2 -> level 1 (32 ch, 9x16x16)
+           -> down 2x2x2 -> level 2 (64 ch, 5x8x8) -> mean, logvar [16, 5, 8, 8]
+  decoder  the mirror image; temporal upsampling emits 1 frame for latent frame 0 and 2 for the others.
 
 `encode`/`decode` apply the latent scale and shift (stored in the config); no caller sees them.
 """
@@ -35,7 +35,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
-# 1. Layers ---------------------------------------------------------------------------------------------------
+# 1. Layers --------------------------------------------------------------------------------------------------
 
 
 class CausalConv3d(nn.Module):
@@ -131,7 +131,7 @@ class Upsample(nn.Module):
         return x[:, :, 1:] if first_chunk else x  # (B, C', 2T - 1 or 2T, 2H, 2W)
 
 
-# 2. Encoder and decoder ----------------------------------------------------------------------------------------
+# 2. Encoder and decoder -------------------------------------------------------------------------------------
 
 
 def _temporal_levels(cfg: VAEConfig) -> list[bool]:
@@ -228,7 +228,7 @@ def unfold_patches(x: torch.Tensor, p: int) -> torch.Tensor:
     return x.reshape(B, C, T, h * p, w * p)
 
 
-# 3. The VAE --------------------------------------------------------------------------------------------------
+# 3. The VAE -------------------------------------------------------------------------------------------------
 
 
 class VideoVAE(nn.Module):
@@ -267,14 +267,22 @@ class VideoVAE(nn.Module):
         """(c, t, h, w) of the latents of a video of that size (raises if the size is not accepted)."""
         check_video_size(self.cfg, num_frames, height, width)
         s = self.cfg.spatial_down
-        return (self.cfg.latent_channels, 1 + (num_frames - 1) // self.cfg.temporal_down, height // s, width // s)
+        return (
+            self.cfg.latent_channels,
+            1 + (num_frames - 1) // self.cfg.temporal_down,
+            height // s,
+            width // s,
+        )
 
     # Training ---------------------------------------------------------------------------------------------
 
     def forward(
         self, video: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """video [B, 3, T, H, W] -> (reconstruction [B, 3, T, H, W], mean, logvar [B, c, t, h, w], unscaled)."""
+        """video [B, 3, T, H, W] -> (reconstruction [B, 3, T, H, W], mean, logvar [B, c, t, h, w]).
+
+        The latents here are unscaled: scale and shift only matter to users of `encode`/`decode`.
+        """
         # 1. Posterior
         mean, logvar = self.encoder(video).chunk(2, dim=1)  # (B, c, t, h, w) each
         logvar = logvar.clamp(-30.0, 20.0)
@@ -322,7 +330,8 @@ class VideoVAE(nn.Module):
     ) -> torch.Tensor:
         """Scaled latents [B, c, t, h, w] -> video [B, 3, 1 + 4(t-1), 8h, 8w], clamped to [-1, 1].
 
-        `chunk_frames` (latent frames per chunk) and `tile_size` / `tile_overlap` (latent pixels) bound memory.
+        `chunk_frames` (latent frames per chunk) and `tile_size` / `tile_overlap` (in latent pixels) bound
+        memory.
         """
         from cineflow.models.vae_tiling import decode_tiled
 
@@ -334,7 +343,7 @@ class VideoVAE(nn.Module):
         return decode_tiled(self, z, chunk_frames, tile_size, tile_overlap).clamp(-1.0, 1.0)
 
 
-# 4. Checks, save and load ------------------------------------------------------------------------------------
+# 4. Checks, save and load -----------------------------------------------------------------------------------
 
 
 def check_config(cfg: VAEConfig) -> None:
@@ -348,6 +357,10 @@ def check_config(cfg: VAEConfig) -> None:
     if n_t != int(n_t) or not 0 <= n_t <= levels:
         raise ValueError(
             f"VAEConfig: temporal_down ({cfg.temporal_down}) must be a power of two from 1 to 2 ** {levels}"
+        )
+    if cfg.num_res_blocks < 0 or cfg.base_channels < 1 or cfg.latent_channels < 1:
+        raise ValueError(
+            "VAEConfig: num_res_blocks >= 0, base_channels >= 1 and latent_channels >= 1 are required"
         )
     if cfg.scale <= 0:
         raise ValueError(f"VAEConfig: scale must be > 0, got {cfg.scale}")

@@ -5,9 +5,11 @@ Time: the video is cut into chunks of whole latent frames (the first chunk holds
 the others 4k frames). Every causal convolution keeps its last input frames in a cache that the next chunk
 reads as its left padding, so chunked results equal the one-piece result (up to float rounding).
 
-Space: overlapping tiles, each encoded or decoded (chunk by chunk) on its own, blended with linear ramps across
-the overlaps. Convolutions near a tile's edge see zero padding instead of the neighbouring pixels, so tiles are
-close to, not equal to, the untiled result; the ramps give those edges little weight.
+Space: overlapping tiles, each encoded or decoded (chunk by chunk) on its own, blended with linear ramps
+across the overlaps. Convolutions near a tile's edge see zero padding instead of the neighbouring pixels;
+the blend gives the outer part of each overlap zero weight, so the result equals the untiled one wherever
+the model's receptive field fits in that margin, and is close to it otherwise (a trained model looks less
+far than its receptive field: measured figures in docs/vae.md).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def blend_tiles(
     weighted by a ramp that falls linearly to zero across the overlap, and the weighted sum is renormalised.
     """
     H, W = x.shape[-2:]
-    if tile is None or (H <= tile and W <= tile):
+    if tile is None or max(H, W) <= tile:
         return fn(x)
     out = weight = None
     for y0 in (ys := _tile_starts(H, tile, overlap)):
@@ -105,13 +107,14 @@ def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
 def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> torch.Tensor:
     """[n] blend weights of one tile along one axis.
 
-    On a side shared with a neighbour the weight is 0 over the outer quarter of the overlap (where zero padding
-    spoils the convolutions), rises linearly across its middle half and is 1 beyond; the neighbour's ramp is
-    the mirror image, so the two sum to 1. A side on the frame's border keeps weight 1.
+    On a side shared with a neighbour the weight is 0 over the outer 3/8 of the overlap (where the zero
+    padding at the tile's edge changes the convolutions), rises linearly across the middle quarter and is 1
+    beyond; the neighbour's ramp is the mirror image, so the two sum to 1. A side on the frame's border keeps
+    weight 1. Tiles are exact where the model's receptive field is within that 3/8 margin.
     """
     i = torch.arange(n, dtype=torch.float32)
-    margin = overlap // 4
-    rise = max(overlap - 2 * margin, 1)
+    rise = max(overlap // 4, 1)
+    margin = (overlap - rise) // 2
     up = ((i - margin + 0.5) / rise).clamp(0.0, 1.0)
     w = torch.ones(n)
     if lead:

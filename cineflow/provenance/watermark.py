@@ -30,7 +30,7 @@ import numpy as np
 KEY = 0xC14EF10A  # public: anyone can detect the mark; it asserts origin, it is not a secret
 GRID = 8  # cells per side; 8 px cells at 64x64, still 4 px after a 2x downscale
 STILL_GRID = 16  # cells per side for stills and very short clips (no time to spread over); 16 = min side
-AMPLITUDE = 2.0  # grey levels added or removed; PSNR ~42 dB
+AMPLITUDE = 4.0  # peak grey levels at a cell's centre (RMS = half this); PSNR ~42 dB
 CLIP = 3.0  # residual clip, grey levels: bounds what one moving edge can contribute
 WINDOW = 16  # frames per temporal-median window (keeps a camera pan from smearing the host estimate)
 MIN_TEMPORAL = 4  # fewer frames than this: use the spatial host estimate
@@ -68,10 +68,11 @@ def embed(frames: np.ndarray, key: int = KEY, amplitude: float = AMPLITUDE) -> n
     T, H, W, _ = frames.shape
     g = grid_size(T)
     rows, cols = _cell_index(H, g), _cell_index(W, g)
+    window = np.outer(_cell_window(H, g), _cell_window(W, g))  # (H, W), 0 at cell borders
     signs = pattern(T, key)
     out = np.empty_like(frames)
     for t in range(T):  # frame by frame: a long 1024x1024 video must not become one float array
-        offset = amplitude * signs[t][rows][:, cols]  # (H, W)
+        offset = amplitude * window * signs[t][rows][:, cols]  # (H, W)
         out[t] = np.clip(np.rint(frames[t] + offset[..., None]), 0, 255).astype(np.uint8)
     return out
 
@@ -130,6 +131,14 @@ def _cell_means(y: np.ndarray, g: int) -> np.ndarray:
 
 def _cell_edges(n: int, g: int) -> np.ndarray:
     return np.round(np.linspace(0, n, g + 1)).astype(np.int64)
+
+
+def _cell_window(n: int, g: int) -> np.ndarray:
+    """A half-sine bump over each of `g` cells along `n` pixels: smooth, so no cell edge is ever drawn."""
+    edges = _cell_edges(n, g)
+    index = _cell_index(n, g)
+    start, width = edges[index], np.diff(edges)[index]
+    return np.sin(np.pi * (np.arange(n) - start + 0.5) / width)
 
 
 def _cell_index(n: int, g: int) -> np.ndarray:

@@ -70,6 +70,7 @@ _CREATE_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/VideoCreate"}},
+            "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/VideoCreate"}},
             "multipart/form-data": {
                 "schema": {
                     "allOf": [{"$ref": "#/components/schemas/VideoCreate"}],
@@ -111,15 +112,20 @@ def create_app(config: ServeConfig | None = None, generate: Generate | None = No
         generate = pipeline_generator(config.model)
     worker = Worker(store, generate, data_dir, config.job_timeout_s)
 
+    active = [0]  # lifespans entered and not left: a test client may nest one inside another
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        store.recover()
-        worker.start()
+        if active[0] == 0:
+            store.recover()
+            worker.start()
+        active[0] += 1
         try:
             yield
         finally:
-            worker.stop()
-            store.close()
+            active[0] -= 1
+            if active[0] == 0:
+                worker.stop()
 
     app = FastAPI(
         title="cineflow",
@@ -128,6 +134,7 @@ def create_app(config: ServeConfig | None = None, generate: Generate | None = No
         lifespan=lifespan,
     )
     app.state.store, app.state.worker, app.state.config = store, worker, config
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _install_middleware(app, config)
     _install_error_handlers(app)
 
@@ -187,7 +194,7 @@ def create_app(config: ServeConfig | None = None, generate: Generate | None = No
         return video_of(job)
 
     @app.get("/v1/videos", response_model=VideoList, responses=ERRORS, dependencies=auth)
-    def list_videos(
+    async def list_videos(
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         after: Annotated[str | None, Query(max_length=64)] = None,
         order: Annotated[Literal["asc", "desc"], Query()] = "desc",
@@ -202,7 +209,7 @@ def create_app(config: ServeConfig | None = None, generate: Generate | None = No
         )
 
     @app.get("/v1/videos/{video_id}", response_model=Video, responses=ERRORS, dependencies=auth)
-    def get_video(video_id: str) -> Video:
+    async def get_video(video_id: str) -> Video:
         return video_of(find(video_id))
 
     @app.get(
@@ -258,6 +265,18 @@ def create_app(config: ServeConfig | None = None, generate: Generate | None = No
     return app
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus VideoCreate, which the create route reads by hand (JSON or multipart)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        model = VideoCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema.setdefault("components", {}).setdefault("schemas", {})["VideoCreate"] = model
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def video_of(job: Job) -> Video:
     r = job.request
     error = VideoError(code=job.error_code or "error", message=job.error) if job.error else None
@@ -288,7 +307,7 @@ async def _read_create_body(request: Request, config: ServeConfig) -> tuple[Any,
             return json.loads(await request.body()), None
         except (ValueError, UnicodeDecodeError) as e:
             raise api_error(422, f"body: not valid JSON ({e})", "invalid_json") from e
-    if media != "multipart/form-data":
+    if media not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise api_error(
             415, "Content-Type: use application/json or multipart/form-data", "unsupported_media_type"
         )
@@ -376,16 +395,35 @@ def _save_png(image, path: Path) -> None:
 
 
 def _install_middleware(app: FastAPI, config: ServeConfig) -> None:
-    limit = config.max_body_bytes
+    # Plain ASGI middleware: Starlette's BaseHTTPMiddleware would run the body in a task group and
+    # turn the 413 raised while reading it into an ExceptionGroup (a 500).
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for key, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
 
-    app.add_middleware(BodyLimit, max_bytes=limit)
+class SecurityHeaders:
+    """Add `_SECURITY_HEADERS` to every response that does not set them itself."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [
+                    (k.lower().encode(), v.encode())
+                    for k, v in _SECURITY_HEADERS.items()
+                    if k.lower().encode() not in present
+                ]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class BodyLimit:

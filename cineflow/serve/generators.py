@@ -58,10 +58,11 @@ def pipeline_generator(model_dir: str | None = None) -> Generate:
 
 
 def synthetic_generator(steps: int = 4, step_seconds: float = 0.0) -> Generate:
-    """A model-free stand-in: a seeded moving colour gradient, `steps` steps of `step_seconds` each.
+    """A model-free stand-in: a seeded square crossing a flat background, made in `steps` timed steps.
 
     It honours progress, cancel and the request's geometry exactly like the pipeline does, so the API,
-    the job store and the page can be tested and load-tested without paying for a model.
+    the job store and the page can be tested and load-tested without paying for a model. The picture is
+    Flatland-like (flat background, one moving object), which is what the bundled model makes.
     """
 
     def generate(request: GenerationRequest, on_progress: ProgressFn, stop: threading.Event) -> Generated:
@@ -70,13 +71,16 @@ def synthetic_generator(steps: int = 4, step_seconds: float = 0.0) -> Generate:
                 raise Stopped
             on_progress((step + 1) / steps)
         rng = np.random.default_rng(request.seed)
-        base = rng.uniform(40, 215, size=3)
-        t = np.arange(request.num_frames)[:, None, None, None] / max(1, request.num_frames - 1)
-        y = np.linspace(0, 1, request.height)[None, :, None, None]
-        x = np.linspace(0, 1, request.width)[None, None, :, None]
-        frames = base + 40 * np.sin(2 * np.pi * (x + y + t) + np.array([0.0, 2.0, 4.0]))
+        T, H, W = request.num_frames, request.height, request.width
+        frames = np.empty((T, H, W, 3), np.uint8)
+        frames[:] = rng.integers(20, 120, size=3)  # background
+        side = max(2, min(H, W) // 4)
+        colour = rng.integers(150, 256, size=3)
+        y0 = int(rng.integers(0, H - side + 1))
+        for t in range(T):
+            x0 = round((W - side) * t / max(1, T - 1))
+            frames[t, y0 : y0 + side, x0 : x0 + side] = colour
         manifest = {"model": "synthetic", "seed": request.seed, "prompt": request.prompt}
-        frames = np.clip(frames, 0, 255).astype(np.uint8)
         return Generated(frames=frames, fps=float(request.fps), manifest=manifest)
 
     return generate

@@ -149,12 +149,15 @@ class JobStore:
             ).fetchone()
         return None if row is None else _job(row)
 
-    def set_progress(self, job_id: str, progress: int) -> None:
+    def set_progress(self, job_id: str, progress: int) -> bool:
+        """Record progress (kept below 100 until completed); True if a cancel has been requested."""
         with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET progress = MAX(progress, ?) WHERE id = ? AND status = 'in_progress'",
+            row = self._db.execute(
+                "UPDATE jobs SET progress = MAX(progress, ?) WHERE id = ? AND status = 'in_progress' "
+                "RETURNING cancel_requested",
                 (max(0, min(99, int(progress))), job_id),
-            )
+            ).fetchone()
+        return row is None or bool(row[0])  # gone or no longer in progress: stop as well
 
     def finish(
         self, job_id: str, status: str, error_code: str | None = None, error: str | None = None

@@ -71,6 +71,10 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="cineflow-worker", daemon=True)
 
     def start(self) -> None:
+        if self._thread.is_alive():
+            return
+        self._shutdown.clear()
+        self._thread = threading.Thread(target=self._loop, name="cineflow-worker", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -112,7 +116,9 @@ class Worker:
             stop.set()
 
         def on_progress(fraction: float) -> None:
-            self.store.set_progress(job.id, round(99 * min(max(fraction, 0.0), 1.0)))
+            # the flag in the store also catches a cancel that came before this job was `_current`
+            if self.store.set_progress(job.id, round(99 * min(max(fraction, 0.0), 1.0))):
+                stop.set()
 
         timer = threading.Timer(self.timeout_s, on_timeout)
         timer.daemon = True

@@ -81,10 +81,12 @@ def sample_seed(seed: int, index: int) -> int:
 class Batches:
     """Micro-batches by position: `get(step, micro)` on this rank is a pure function of the position."""
 
-    def __init__(self, cfg: TrainConfig, world: World, vae: nn.Module, autocast: Callable) -> None:
-        self.cfg, self.world, self.vae, self.autocast = cfg, world, vae, autocast
+    def __init__(
+        self, cfg: TrainConfig, world: World, vae: nn.Module, text_encoder, autocast: Callable
+    ) -> None:
+        self.cfg, self.world, self.autocast = cfg, world, autocast
         self.global_batch = cfg.batch_size * cfg.grad_accum * world.size
-        self.source = _open_source(cfg)
+        self.source = _open_source(cfg, vae, text_encoder)
 
     def indices(self, step: int, micro: int) -> list[int]:
         b, w = self.cfg.batch_size, self.world
@@ -93,7 +95,7 @@ class Batches:
 
     def get(self, step: int, micro: int) -> Batch:
         indices = self.indices(step, micro)
-        latents, captions = self.source(indices, self.vae, self.autocast)  # (B, c, t, h, w)
+        latents, captions = self.source(indices, self.autocast)  # (B, c, t, h, w)
         latents = latents.float().to(self.world.device)
         ts, noises, texts = [], [], []
         for g, caption in zip(indices, captions, strict=True):
@@ -112,40 +114,40 @@ class Batches:
         return flow.shift_for_tokens(tokens)
 
 
-def _open_source(cfg: TrainConfig) -> Callable:
-    """A function (indices, vae, autocast) -> (latents [B, c, t, h, w], captions) for `cfg.data.source`."""
+def _open_source(cfg: TrainConfig, vae: nn.Module, text_encoder) -> Callable:
+    """A function (indices, autocast) -> (latents [B, c, t, h, w], captions) for `cfg.data.source`.
+
+    Sample g reads item g mod len of a dataset or latent cache, and clip g of the Flatland stream.
+    """
     data = cfg.data
     if data.source == "latents":
-        from cineflow.data.cache import LatentCache
-
-        cache = LatentCache(data.path)
-
-        def from_cache(indices, vae, autocast):
-            items = [cache[i % len(cache)] for i in indices]
-            return torch.stack([it.latents for it in items]), [it.text for it in items]
-
-        return from_cache
-
+        return _cached_latents(cfg, vae, text_encoder)
     if data.source == "dataset":
         from cineflow.data.dataset import VideoDataset
 
-        dataset = VideoDataset(data.path, num_frames=data.num_frames, height=data.height, width=data.width)
+        dataset = VideoDataset(
+            data.path,
+            num_frames=data.num_frames,
+            height=data.height,
+            width=data.width,
+            fps=data.fps,
+            seed=data.seed,
+        )
 
-        def load(i):
-            video, text = dataset[i % len(dataset)]
-            return video, text
+        def load(i: int) -> tuple[torch.Tensor, str]:
+            return dataset[i % len(dataset)]
 
     else:
         from cineflow.io import to_tensor
         from cineflow.world.stream import make_clip
 
-        geometry = {"width": data.width, "height": data.height, "fps": data.fps, "num_frames": data.num_frames}
+        size = {"width": data.width, "height": data.height, "fps": data.fps, "num_frames": data.num_frames}
 
-        def load(i):
-            clip = make_clip(data.seed, index=i, **geometry)
+        def load(i: int) -> tuple[torch.Tensor, str]:
+            clip = make_clip(data.seed, i, **size)
             return to_tensor(clip.frames), clip.caption
 
-    def encode(indices, vae, autocast):
+    def encode(indices: list[int], autocast: Callable) -> tuple[torch.Tensor, list[str]]:
         videos, texts = zip(*(load(i) for i in indices), strict=True)
         video = torch.stack(videos).to(next(vae.parameters()).device)  # (B, 3, T, H, W)
         with torch.no_grad(), autocast():
@@ -153,6 +155,27 @@ def _open_source(cfg: TrainConfig) -> Callable:
             return vae.encode(video), list(texts)
 
     return encode
+
+
+def _cached_latents(cfg: TrainConfig, vae: nn.Module, text_encoder) -> Callable:
+    """Read latents from a `cineflow data cache-latents` folder made with this very VAE."""
+    from cineflow.data.cache import LatentCache, cache_key
+
+    cache = LatentCache(cfg.data.path)
+    g, d = cache.geometry, cfg.data
+    if (g.num_frames, g.height, g.width) != (d.num_frames, d.height, d.width):
+        raise ValueError(
+            f"data: the cache holds {g.num_frames} frames of {g.width}x{g.height}; set data.num_frames, "
+            f"data.width and data.height to match"
+        )
+    if cache_key(vae, text_encoder, g)["key"] != cache.key:
+        raise ValueError(f"data.path: {cfg.data.path} was encoded with another VAE or text encoder (stale)")
+
+    def read(indices: list[int], autocast: Callable) -> tuple[torch.Tensor, list[str]]:
+        items = [cache[i % len(cache)] for i in indices]
+        return torch.stack([it.latents for it in items]), [it.text for it in items]
+
+    return read
 
 
 # ---------------------------------------------------------------------- one step
@@ -209,7 +232,7 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
     model = parallelize(dit, world)
     opt, sched = make_optimizer(model, cfg)
     ema = EMA(dit, cfg.ema.decay, cfg.ema.warmup)
-    batches = Batches(cfg, world, vae, autocast)
+    batches = Batches(cfg, world, vae, text_encoder, autocast)
 
     # 2. Resume from the latest complete checkpoint
     start = 0
@@ -273,7 +296,9 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
 
 def _check_out_dir(out: Path, resume: bool) -> None:
     if not resume and ckpt.list_checkpoints(out):
-        raise ValueError(f"--out {out}: holds checkpoints already; pass --resume to continue, or a new folder")
+        raise ValueError(
+            f"--out {out}: holds checkpoints already; pass --resume to continue, or a new folder"
+        )
 
 
 def _autocast(cfg: TrainConfig, device: torch.device) -> Callable:

@@ -13,7 +13,8 @@ tested on paraphrases it has never seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def _family(*items: tuple[str, str, str]) -> tuple[Template, ...]:
     return tuple(Template(*item) for item in items)
 
 
-# Slots: np (noun phrase), vp (verb phrase), be (is/are), pron (it/they), a/b (object references),
+# Slots: np (noun phrase), vp (verb phrase), be (is/are), appear, pron (it/they), a/b (object references),
 # verb, mutual, front, behind, change, color, persist, event, bg, noun, floor, cam_vp.
 TEMPLATES: dict[str, tuple[Template, ...]] = {
     "clause": _family(
@@ -47,7 +48,14 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         ("clause.there_is", "train", "there {be} {np} that {vp}"),
         ("clause.we_see", "heldout", "we see {np}; {pron} {vp}"),
         ("clause.watch", "heldout", "watch {np} as {pron} {vp}"),
-        ("clause.here", "heldout", "here, {np} {vp}"),
+        ("clause.appears", "heldout", "{np} {appear} and {vp}"),
+    ),
+    "image": _family(  # an object of a 1-frame clip, which shows no motion
+        ("image.there_is", "train", "there {be} {np}"),
+        ("image.shown", "train", "{np} {be} shown"),
+        ("image.pictured", "train", "{np} {be} pictured"),
+        ("image.we_see", "heldout", "we see {np}"),
+        ("image.visible", "heldout", "{np} {be} visible"),
     ),
     "join": _family(
         ("join.sentence", "train", "{a}. {b}"),
@@ -118,8 +126,10 @@ def scene_events(spec: SceneSpec, annotations: Annotations) -> list[tuple[EventC
     """Distinct events that happened, in order of first occurrence, each with its new colour (touches).
 
     A collision between two objects that also touch-changed is left out: "the red ball hits the blue
-    box and the box turns red" states the contact once, as the touch.
+    box and the box turns red" states the contact once, as the touch. An image (1 frame) shows none.
     """
+    if spec.num_frames == 1:
+        return []
     seen: dict[EventClaim, str | None] = {}
     for event in sorted(annotations.events, key=lambda e: e.frame):
         objects = tuple(sorted(event.objects)) if event.kind == "collide" else tuple(event.objects)
@@ -130,13 +140,17 @@ def scene_events(spec: SceneSpec, annotations: Annotations) -> list[tuple[EventC
     return [(c, col) for c, col in seen.items() if not (c.kind == "collide" and set(c.objects) in touched)]
 
 
-def canonical_events(events) -> tuple[EventClaim, ...]:
+def canonical_events(events: Iterable[EventClaim]) -> tuple[EventClaim, ...]:
     """Events without repeats, in a fixed order (kind as in vocab.EVENTS, then objects)."""
     return tuple(sorted(set(events), key=lambda e: (vocab.EVENTS.index(e.kind), e.objects)))
 
 
 def claims_from_scene(spec: SceneSpec, annotations: Annotations) -> Claims:
-    """The claims of a perfect caption: every object in spec order, the world around it, every event."""
+    """The claims of a perfect caption: every object in spec order, the world around it, every event.
+
+    A 1-frame clip (an image) shows no motion, camera move or event, so it claims none.
+    """
+    image = spec.num_frames == 1
     events = scene_events(spec, annotations)
     final = {c.objects[1]: col for c, col in events if c.kind == "touch_change"}
     objects = tuple(
@@ -144,8 +158,8 @@ def claims_from_scene(spec: SceneSpec, annotations: Annotations) -> Claims:
             color=o.color,
             shape=o.shape,
             size=o.size,
-            motion=o.motion,
-            speed=None if o.motion in _NO_SPEED else o.speed,
+            motion=None if image else o.motion,
+            speed=None if image or o.motion in _NO_SPEED else o.speed,
             final_color=final.get(i),
         )
         for i, o in enumerate(spec.objects)
@@ -154,7 +168,7 @@ def claims_from_scene(spec: SceneSpec, annotations: Annotations) -> Claims:
         objects=objects,
         background=spec.background,
         floor=spec.floor,
-        camera=spec.camera,
+        camera=None if image else spec.camera,
         events=canonical_events(c for c, _ in events),
     )
 
@@ -162,13 +176,24 @@ def claims_from_scene(spec: SceneSpec, annotations: Annotations) -> Claims:
 # ---------------------------------------------------------------------------------------------------
 # 2. What to mention: the plan of a caption
 
-# Levels of compactness, tried in turn until the caption fits in MAX_WORDS.
+
+@dataclass(frozen=True)
+class _Level:
+    """How much a caption may say; captions too long for MAX_WORDS are rewritten at the next level."""
+
+    extras: bool  # background, a static camera, sizes that do not tell objects apart
+    short: bool  # only the shortest frames and synonyms
+    self_events: bool  # bounces
+    side_events: bool  # collisions and occlusions (touches are always said)
+    speed: bool
+
+
 _LEVELS = (
-    dict(extras=True, short=False, self_events=True, side_events=True, speed=True),
-    dict(extras=False, short=False, self_events=True, side_events=True, speed=True),
-    dict(extras=False, short=True, self_events=True, side_events=True, speed=True),
-    dict(extras=False, short=True, self_events=False, side_events=True, speed=False),
-    dict(extras=False, short=True, self_events=False, side_events=False, speed=False),
+    _Level(extras=True, short=False, self_events=True, side_events=True, speed=True),
+    _Level(extras=False, short=False, self_events=True, side_events=True, speed=True),
+    _Level(extras=False, short=True, self_events=True, side_events=True, speed=True),
+    _Level(extras=False, short=True, self_events=False, side_events=True, speed=False),
+    _Level(extras=False, short=True, self_events=False, side_events=False, speed=False),
 )
 
 
@@ -181,16 +206,16 @@ class _Unit:
     self_events: list[str]  # bounce_wall / bounce_floor, stated in the verb phrase
 
 
-def _plan_events(events, rng: np.random.Generator, level: dict) -> list[tuple[EventClaim, str | None]]:
+def _plan_events(events, rng: np.random.Generator, level: _Level) -> list[tuple[EventClaim, str | None]]:
     keep = {"collide": 0.9, "occlude": 0.8, "touch_change": 1.0, "bounce_wall": 0.5, "bounce_floor": 0.8}
-    if not level["side_events"]:
+    if not level.side_events:
         keep.update(collide=0.0, occlude=0.0)
-    if not level["self_events"]:
+    if not level.self_events:
         keep.update(bounce_wall=0.0, bounce_floor=0.0)
     return [(c, col) for c, col in events if rng.random() < keep[c.kind]]
 
 
-def _plan_units(full: Claims, mentioned, rng: np.random.Generator, level: dict) -> list[_Unit]:
+def _plan_units(full: Claims, mentioned, rng: np.random.Generator, level: _Level) -> list[_Unit]:
     """Choose what each object's phrase says, and group identical objects ("two red balls")."""
     in_pairs = {i for c, _ in mentioned if c.kind in PAIR_EVENTS for i in c.objects}
     selfs = {i: sorted(c.kind for c, _ in mentioned if c.kind not in PAIR_EVENTS and c.objects == (i,))
@@ -200,14 +225,18 @@ def _plan_units(full: Claims, mentioned, rng: np.random.Generator, level: dict) 
     units: list[_Unit] = []
     for i in order:
         o = full.objects[i]
-        twin = next((u for u in units if i not in in_pairs and u.members[0] not in in_pairs
-                     and full.objects[u.members[0]] == o and selfs[u.members[0]] == selfs[i]), None)  # fmt: skip
+        # a twin: an identical object, with the same bounces and no part in a pair event
+        twin = next((u for u in units if full.objects[u.members[0]] == o and selfs[u.members[0]] == selfs[i]
+                     and {i, u.members[0]}.isdisjoint(in_pairs)), None)  # fmt: skip
         if twin is not None and rng.random() < 0.8:
             twin.members.append(i)
             continue
-        shares = sum(p.color == o.color and p.shape == o.shape for p in full.objects) > 1
-        say_size = shares or (level["extras"] and rng.random() < 0.4)
-        say_speed = o.speed is not None and level["speed"] and rng.random() < (0.25 if o.speed == "normal" else 0.85)
+        # the size matters when it tells this object from another of its colour and shape
+        matters = any(p.color == o.color and p.shape == o.shape and p.size != o.size for p in full.objects)
+        say_size = matters or (level.extras and rng.random() < 0.4)
+        say_speed = (
+            o.speed is not None and level.speed and rng.random() < (0.25 if o.speed == "normal" else 0.85)
+        )
         claim = ObjectClaim(
             color=o.color,
             shape=o.shape,
@@ -233,9 +262,11 @@ class _Writer:
 
     def word(self, synonyms: lexicon.Synonyms, extra: tuple[str, ...] = ()) -> str:
         train, held = synonyms[0] + extra, synonyms[1]
-        pool = held if self.split == "heldout" and held and self.rng.random() < 0.5 else train
-        if self.short:
+        if self.short:  # the fewest words, from either list
+            pool = train + held if self.split == "heldout" else train
             pool = tuple(p for p in pool if len(p.split()) == min(len(q.split()) for q in pool))
+        else:
+            pool = held if self.split == "heldout" and held and self.rng.random() < 0.5 else train
         return str(pool[self.rng.integers(len(pool))])
 
     def frame(self, family: str, only: tuple[str, ...] | None = None) -> Template:
@@ -250,6 +281,10 @@ class _Writer:
         return bool(self.rng.random() < p)
 
 
+_NUMBERS = {n: word for word, n in lexicon.NUMBER_WORDS.items()}
+_ORDINALS = {n: word for word, n in lexicon.ORDINAL_WORDS.items()}
+
+
 def _noun_phrase(w: _Writer, claim: ObjectClaim, count: int = 1, ordinal: int | None = None) -> str:
     """'a small red ball', 'two red boxes'; with `ordinal` a reference ('the red ball' for 0, else
     'the second red ball')."""
@@ -261,11 +296,10 @@ def _noun_phrase(w: _Writer, claim: ObjectClaim, count: int = 1, ordinal: int | 
     ]
     body = " ".join(x for x in words if x)
     if ordinal is not None:
-        nth = {n: word for word, n in lexicon.ORDINAL_WORDS.items()}
-        return f"the {nth[ordinal]} {body}" if ordinal else f"the {body}"
+        return f"the {_ORDINALS[ordinal]} {body}" if ordinal else f"the {body}"
     if count == 1:
         return f"an {body}" if body[0] in "aeiou" else f"a {body}"
-    return f"{ {n: word for word, n in lexicon.NUMBER_WORDS.items()}[count]} {body}"
+    return f"{_NUMBERS[count]} {body}"
 
 
 def _motion(w: _Writer, claim: ObjectClaim, plural: bool) -> str:
@@ -286,8 +320,12 @@ def _verb_phrase(w: _Writer, unit: _Unit) -> str:
     plural = len(unit.members) > 1
     vp = _motion(w, unit.claim, plural)
     for kind in unit.self_events:
-        extra = ("bounces",) if kind == "bounce_floor" and unit.claim.motion == "fall" else ()
-        event = w.word(lexicon.SELF_EVENTS[kind], extra)
+        train, held = lexicon.SELF_EVENTS[kind]
+        if kind == "bounce_floor" and unit.claim.motion == "fall":
+            train += ("bounces",)  # "falls and bounces"
+        if unit.claim.motion == "bounce":  # not "bounces around and bounces off a wall"
+            train = tuple(p for p in train if "bounce" not in p) or train
+        event = w.word((train, held))
         template = w.frame("self")
         vp = template.text.format(
             vp=vp, pron="they" if plural else "it", event=lexicon.plural(event) if plural else event
@@ -297,11 +335,15 @@ def _verb_phrase(w: _Writer, unit: _Unit) -> str:
 
 def _clause(w: _Writer, unit: _Unit) -> str:
     n = len(unit.members)
+    if unit.claim.motion is None:  # an image
+        template = w.frame("image")
+        return template.text.format(np=_noun_phrase(w, unit.claim, n), be="is" if n == 1 else "are")
     template = w.frame("clause")
     return template.text.format(
         np=_noun_phrase(w, unit.claim, n),
         vp=_verb_phrase(w, unit),
         be="is" if n == 1 else "are",
+        appear="appears" if n == 1 else "appear",
         pron="it" if n == 1 else "they",
     )
 
@@ -309,7 +351,7 @@ def _clause(w: _Writer, unit: _Unit) -> str:
 def _reference(w: _Writer, claims: list[ObjectClaim], k: int) -> str:
     """The shortest definite description that picks out object k among `claims` (as the parser reads)."""
     fields = [("shape",), ("color", "shape"), ("size", "color", "shape")]
-    if w.chance(0.5):
+    if not w.short and w.chance(0.5):
         fields = fields[1:]
     own = claims[k]
     for names in fields:
@@ -364,7 +406,9 @@ def _camera(w: _Writer, spec: SceneSpec) -> tuple[Template, str]:
     return template, template.text.format(cam_noun=w.word(lexicon.CAMERA_NOUNS), cam_vp=cam_vp)
 
 
-def _write(spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, split: str, level: dict):
+def _write(
+    spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, split: str, level: _Level
+) -> Description:
     # 1. Decide what to say
     full = claims_from_scene(spec, annotations)
     mentioned = _plan_events(scene_events(spec, annotations), rng, level)
@@ -373,7 +417,7 @@ def _write(spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, 
     claims = [u.claim for u in units for _ in u.members]
     at = {spec_index: k for k, spec_index in enumerate(order)}
     # 2. Objects, then interactions in the order they happened
-    w = _Writer(rng, split, short=level["short"])
+    w = _Writer(rng, split, short=level.short)
     body = _clause(w, units[0])
     for unit in units[1:]:
         body = w.frame("join").text.format(a=body, b=_clause(w, unit))
@@ -388,7 +432,7 @@ def _write(spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, 
             sentences.append(_event_sentence(w, local, new_color, claims))
     # 3. The world around them
     background = floor = camera = None
-    if level["extras"] and w.chance(0.6 if spec.floor else 0.5):
+    if level.extras and w.chance(0.6 if spec.floor else 0.5):
         template, text, floor = _background(w, spec, body)
         background = spec.background
         if template.id == "bg.prefix":
@@ -397,7 +441,7 @@ def _write(spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, 
             body += text
         else:
             sentences.append(text)
-    if spec.camera != "static" or (level["extras"] and w.chance(0.25)):
+    if full.camera not in (None, "static") or (full.camera and level.extras and w.chance(0.25)):
         template, text = _camera(w, spec)
         camera = spec.camera
         if template.id in _SUFFIX:
@@ -410,7 +454,9 @@ def _write(spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, 
     return Description(text, said, tuple(order), tuple(w.used))
 
 
-def describe(spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, split: str = "train"):
+def describe(
+    spec: SceneSpec, annotations: Annotations, rng: np.random.Generator, split: str = "train"
+) -> Description:
     """Write a caption of the clip with `split`'s frames; returns it with the claims it makes.
 
     Deterministic given the state of `rng` (one number is drawn from it). Captions longer than MAX_WORDS

@@ -5,9 +5,10 @@ know. Each meaning (a `Sense`) has training phrases and held-out phrases: captio
 `split="train"` use only the training phrases; `split="heldout"` may also use the held-out ones, which
 a model trained on training captions has never seen (the paraphrase-generalisation test).
 
-Phrases are lower-case words separated by single spaces (hyphens and punctuation are removed by the
-parser's tokenizer before matching). Verb phrases are written in the singular ("moves left");
-`plural()` gives the form for a group ("move left"), and the parser knows both.
+Phrases are lower-case words separated by single spaces or hyphens (the parser's tokenizer reads a hyphen
+as a space). Verb phrases are written in the singular ("moves left");
+`plural()` gives the form for a group ("move left"); the parser knows both, and the -ing form that users
+write ("a red ball moving left", `gerund()`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ SHAPE_WORDS: dict[str, Synonyms] = {
     "circle": (("ball", "circle", "disc", "sphere"), ("orb",)),
     "square": (("square", "box", "block"), ("tile",)),
     "triangle": (("triangle",), ("wedge",)),
-    "star": (("star",), ("five pointed star",)),
+    "star": (("star",), ("five-pointed star",)),
 }
 # Object nouns that name no shape ("a red object moves left").
 GENERIC_NOUNS = ("object", "thing", "shape")
@@ -53,7 +54,7 @@ BACKGROUND_NOUNS: Synonyms = (("background",), ("backdrop",))
 
 SIZE_WORDS: dict[str, Synonyms] = {
     "small": (("small", "tiny"), ("little",)),
-    "medium": (("medium", "medium sized"), ("mid sized",)),
+    "medium": (("medium", "medium-sized"), ("mid-sized",)),
     "large": (("large", "big"), ("huge",)),
 }
 
@@ -112,7 +113,10 @@ CAMERA_MOVES: dict[str, Synonyms] = {
 
 # Interactions. A contact verb makes a collision, or a touch_change when the touched object's colour
 # change follows in the same sentence ("the red ball hits the blue box and the box turns red").
-COLLIDE_VERBS: Synonyms = (("collides with", "crashes into", "bumps into", "hits"), ("slams into", "runs into"))
+COLLIDE_VERBS: Synonyms = (
+    ("collides with", "crashes into", "bumps into", "hits"),
+    ("slams into", "runs into"),
+)
 TOUCH_VERBS: Synonyms = (("touches", "hits", "bumps into", "strikes"), ("brushes against",))
 COLLIDE_MUTUAL: Synonyms = (("collide", "bump into each other"), ("run into each other", "smash together"))
 CHANGE_VERBS: Synonyms = (("turns", "becomes"), ("changes to", "switches to"))
@@ -185,10 +189,11 @@ FILLERS = (
     "a", "and", "or", "with", "on", "in", "of", "to", "at", "is", "are", "there", "while", "as", "then",
     "also", "both", "each", "other", "we", "see", "you", "can", "be", "seen", "watch", "clip", "scene",
     "video", "frame", "shot", "briefly", "diagonally", "meanwhile", "same", "time", "this", "happens",
-    "set", "against", "colored", "coloured", "everything", "here", "very", "around", "across", "over",
-    "from", "into", "by", "after", "when", "all", "color", "colour", "together", "screen", "sits", "side",
-    "eventually", "for", "above", "below", "under", "before",
+    "set", "against", "colored", "coloured", "everything", "here", "very", "around", "across", "from",
+    "into", "by", "after", "when", "all", "color", "colour", "together", "screen", "sits", "side",
+    "eventually", "for", "before", "appears", "appear", "shown", "pictured", "visible",
 )  # fmt: skip
+# Not fillers, so reported as unknown: where an object is ("above", "under", "near", ...) is no claim.
 
 
 def plural(phrase: str) -> str:
@@ -207,8 +212,25 @@ def plural(phrase: str) -> str:
     return f"{verb} {rest}".strip()
 
 
+_DOUBLED = {"drop", "spin", "get", "hit", "run", "slip", "slam", "sit", "pan", "stop"}
+
+
+def gerund(phrase: str) -> str:
+    """The -ing form of a verb phrase, for users' prompts ("moves left" -> "moving left")."""
+    first, _, rest = plural(phrase).partition(" ")
+    if first == "are":
+        first = "being"
+    elif first in _DOUBLED:
+        first = first + first[-1] + "ing"
+    elif first.endswith("e") and not first.endswith("ee"):
+        first = first[:-1] + "ing"
+    else:
+        first += "ing"
+    return f"{first} {rest}".strip()
+
+
 def plural_noun(phrase: str) -> str:
-    """The plural of a shape noun phrase ("box" -> "boxes", "five pointed star" -> "five pointed stars")."""
+    """The plural of a shape noun phrase ("box" -> "boxes", "five-pointed star" -> "five pointed stars")."""
     head = phrase.rsplit(" ", 1)
     last = head[-1]
     last = last + "es" if last.endswith(("x", "s", "sh", "ch")) else last + "s"
@@ -264,19 +286,23 @@ def build_phrases() -> dict[tuple[str, ...], Sense]:
         for phrase in _all(syn):
             table[phrase] = sense
             table.setdefault(plural(phrase), sense)
+            if not phrase.startswith("does "):
+                table.setdefault(gerund(phrase), sense)
     table.update(PARSER_ONLY)
-    return {tuple(phrase.split()): sense for phrase, sense in table.items()}
+    return {tuple(phrase.replace("-", " ").split()): sense for phrase, sense in table.items()}
 
 
 def heldout_phrases() -> set[str]:
     """Every phrase that only held-out captions may contain (for the split's tests and docs)."""
-    tables: list[Synonyms] = [
-        BACKGROUND_NOUNS, MOVE_VERBS, CAMERA_NOUNS, FLOOR_WORDS, NO_FLOOR_WORDS,
-        *(syn for syn, _ in _verb_table()),
-    ]  # fmt: skip
-    for words in (SHAPE_WORDS, COLOR_WORDS, BACKGROUND_WORDS, SIZE_WORDS, DIRECTION_WORDS, SPEED_WORDS):
-        tables.extend(words.values())
-    held = {p for syn in tables for p in syn[1]}
-    held |= {plural(p) for p in held}
-    held |= {plural_noun(p) for syn in SHAPE_WORDS.values() for p in syn[1]}
-    return held
+    verbs = {p for syn, _ in _verb_table() for p in syn[1]}
+    words: list[Synonyms] = [BACKGROUND_NOUNS, CAMERA_NOUNS, FLOOR_WORDS, NO_FLOOR_WORDS]
+    for table in (COLOR_WORDS, BACKGROUND_WORDS, SIZE_WORDS, DIRECTION_WORDS, SPEED_WORDS):
+        words.extend(table.values())
+    nouns = {p for syn in SHAPE_WORDS.values() for p in syn[1]}
+    return (
+        verbs
+        | {plural(p) for p in verbs}
+        | {p for syn in words for p in syn[1]}
+        | nouns
+        | {plural_noun(p) for p in nouns}
+    )

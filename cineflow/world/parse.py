@@ -79,13 +79,20 @@ class _Reader:
         self.change = False  # a colour-change verb waits for its colour
         self.pan = False  # "pans" waits for its direction
         self.contacts: list[tuple[int, int]] = []  # contacts in this sentence, (subject, object)
-        self.np: dict = {}  # the noun phrase being read
+        self.np: dict = {}  # the noun phrase being read: field -> value
+        self.np_words: dict[str, str] = {}  # field -> the words that said it
 
     # --- noun phrases -------------------------------------------------------------------------------
 
+    def hold(self, key: str, value, phrase: str) -> None:
+        """Keep a word of the noun phrase being read until its noun arrives."""
+        self.np[key], self.np_words[key] = value, phrase
+
     def noun(self, shape: str | None, plural: bool) -> None:
-        np, self.np = self.np, {}
-        attrs = {k: np[k] for k in ("color", "shape", "size") if np.get(k)} | ({"shape": shape} if shape else {})
+        np, self.np, self.np_words = self.np, {}, {}
+        attrs = {k: np[k] for k in ("color", "shape", "size") if np.get(k)} | (
+            {"shape": shape} if shape else {}
+        )
         count = np.get("number") or (2 if plural else 1)
         chosen: list[int] = []
         if np.get("det") == "the" or "ordinal" in np:
@@ -133,53 +140,49 @@ class _Reader:
 
     def collide_all(self, members: list[int]) -> None:
         for a, b in combinations(sorted(set(members)), 2):
-            self.events.append(EventClaim("collide", (a, b)))
+            self.add_relation("contact", a, b)
 
     def flush(self) -> None:
-        """End a noun phrase that never reached its noun: "the ball is red" gives its attributes to the
-        focus; words that fit nowhere are reported."""
-        np, self.np = self.np, {}
+        """End a noun phrase that never reached its noun. Without a determiner its attributes describe
+        the focus ("the ball is red"); with one they described an unknown noun ("a huge dragon") and
+        are reported with it."""
+        np, words, self.np, self.np_words = self.np, self.np_words, {}, {}
+        orphaned = "det" in np or "number" in np or "ordinal" in np
         for key in ("color", "size", "motion", "speed"):
             if key not in np:
                 continue
-            targets = self.focus if isinstance(self.focus, list) else []
-            if targets and all(self.objects[i][key] in (None, np[key]) for i in targets):
+            targets = self.targets()
+            if not orphaned and targets and all(self.objects[i][key] in (None, np[key]) for i in targets):
                 for i in targets:
                     self.objects[i][key] = np[key]
             else:
-                self.unknown.append(str(np[key]))
+                self.unknown.append(words[key])
 
     # --- verb phrases -------------------------------------------------------------------------------
 
     def targets(self) -> list[int]:
         return self.focus if isinstance(self.focus, list) else []
 
-    def motion(self, value: str) -> None:
-        if self.np:
-            self.np["motion"] = value
-            return
+    def motion(self, value: str, phrase: str) -> None:
         if self.focus == "camera" or self.pan:
-            self.camera_move(value)
+            self.camera_move(value, phrase)
             return
         for i in self.targets():
             self.objects[i]["motion"] = value
         self.open_subject = False
 
-    def camera_move(self, value: str) -> None:
+    def camera_move(self, value: str, phrase: str) -> None:
         names = {"still": "static", "static": "static", "static_camera": "static",
                  "left": "pan_left", "right": "pan_right"}  # fmt: skip
         camera = names.get(value, value if value in vocab.CAMERAS else None)
         if camera is None:
-            self.unknown.append(f"camera {value}")
+            self.unknown.append(phrase)  # a camera does not move up, spin or fall in Flatland
         else:
             self.world["camera"] = camera
         self.pan, self.focus, self.open_subject = False, "camera", False
 
     def bounce(self) -> None:
         """Bare "bounces": on the floor after a fall, off a wall during another motion, else the motion."""
-        if self.np:
-            self.np["motion"] = "bounce"
-            return
         for i in self.targets():
             motion = self.objects[i]["motion"]
             if motion is None:
@@ -215,18 +218,23 @@ class _Reader:
             return
         kind, value = sense.kind, sense.value
         if kind in ("det", "indef", "number", "ordinal", "size") or (kind == "color" and not self.change):
-            key = {"det": "det", "indef": "det", "number": "number", "ordinal": "ordinal"}.get(kind, kind)
-            self.np[key] = "the" if kind == "det" else "a" if kind == "indef" else value
+            key = "det" if kind == "indef" else kind
+            self.hold(key, "the" if kind == "det" else "a" if kind == "indef" else value, phrase)
         elif kind in ("shape", "shapes", "noun", "nouns"):
             self.noun(value, plural=kind in ("shapes", "nouns"))
-        elif kind == "speed" and self.np:
-            self.np["speed"] = value
+        elif kind == "speed" and self.np:  # "a fast ball"
+            self.hold("speed", value, phrase)
+        elif kind in ("motion", "bounce") and self.np:  # "a falling star", "a bouncing ball"
+            self.hold("motion", value or "bounce", phrase)
         elif kind == "bg_noun" and "color" in self.np:
+            backgrounds = ", ".join(vocab.BACKGROUNDS)
             raise ValueError(
-                f"prompt: {self.np['color']!r} is an object colour; backgrounds are {', '.join(vocab.BACKGROUNDS)}"
+                f"prompt: {self.np['color']!r} is an object colour; backgrounds are {backgrounds}"
             )
+        elif kind == "stop" and value in _SENTENCE_END:
+            self.end_sentence()
         elif kind == "stop":
-            self.end_sentence() if value in _SENTENCE_END else self.comma()
+            self.comma()
         else:
             if kind != "pronoun" and not (kind == "filler" and phrase == "and"):
                 self.flush()
@@ -243,10 +251,12 @@ class _Reader:
         elif kind == "color":
             self.recolor(value)
         elif kind == "speed":
+            if not self.targets():  # "the camera pans left slowly": Flatland cameras have one speed
+                self.unknown.append(phrase)
             for i in self.targets():
                 self.objects[i]["speed"] = value
         elif kind == "motion":
-            self.motion(value)
+            self.motion(value, phrase)
         elif kind == "bounce":
             self.bounce()
         elif kind == "self_event":
@@ -254,7 +264,10 @@ class _Reader:
         elif kind == "cam_move":
             self.pan = value == "pan"
             if not self.pan:
-                self.camera_move(value) if value != "static" or self.focus == "camera" else self.motion("still")
+                if value != "static" or self.focus == "camera":
+                    self.camera_move(value, phrase)
+                else:  # "stays still" said of an object
+                    self.motion("still", phrase)
         elif kind == "camera":
             self.focus, self.open_subject = "camera", False
         elif kind in ("contact", "occlude_front", "occlude_behind"):
@@ -287,6 +300,10 @@ def parse_prompt(text: str) -> Claims:
     for phrase, sense in segment(text):
         reader.read(phrase, sense)
     reader.end_sentence()
+    if len(reader.objects) > vocab.MAX_OBJECTS:
+        raise ValueError(
+            f"prompt: a scene has 1 to {vocab.MAX_OBJECTS} objects, {text!r} names {len(reader.objects)}"
+        )
     if not reader.objects:
         unknown = f" (unknown words: {', '.join(reader.unknown)})" if reader.unknown else ""
         raise ValueError(f"prompt: no object recognised in {text!r}{unknown}.\n{vocabulary_help()}")
@@ -301,7 +318,8 @@ def vocabulary_help() -> str:
 
     directions = ", ".join(name.replace("_", "-") for name in lexicon.DIRECTION_WORDS)
     return "\n".join([
-        "A prompt names 1-4 objects in Flatland's closed vocabulary, e.g. 'a small green star falls and bounces'.",
+        "A prompt names 1-4 objects in Flatland's closed vocabulary,"
+        " e.g. 'a small green star falls and bounces'.",
         f"  colours: {', '.join(vocab.COLORS)}",
         f"  shapes: {names(lexicon.SHAPE_WORDS)}",
         f"  sizes: {', '.join(vocab.SIZES)}; counts: one to four ('two red balls')",

@@ -105,7 +105,7 @@ def _initial_velocity(obj, spec: SceneSpec) -> tuple[float, float]:
 
 
 class _Bodies:
-    """State of the dynamic bodies at one grid step: position p [M, 2], velocity v [M, 2], gravity g [M]."""
+    """State of the dynamic bodies at one grid step: position p, velocity v, acceleration g, all [M, 2]."""
 
     def __init__(self, spec: SceneSpec, index: list[int]):
         objs = [spec.objects[i] for i in index]
@@ -113,7 +113,7 @@ class _Bodies:
         self.motion = [o.motion for o in objs]
         self.p = np.array([[o.x, o.y] for o in objs], dtype=float).reshape(-1, 2)
         self.v = np.array([_initial_velocity(o, spec) for o in objs], dtype=float).reshape(-1, 2)
-        self.g = np.array([vocab.GRAVITY if o.motion == "fall" else 0.0 for o in objs])
+        self.g = np.array([[0.0, vocab.GRAVITY if o.motion == "fall" else 0.0] for o in objs]).reshape(-1, 2)
         self.r = np.array([CONTACT[o.shape] * vocab.SIZES[o.size] / 2 for o in objs])
         self.inv_mass = np.array(
             [0.0 if o.motion == "still" else 1.0 / self.r[k] ** 2 for k, o in enumerate(objs)]
@@ -130,10 +130,8 @@ class _Bodies:
 
     def fly(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions and velocities [K, M, 2] after each of `steps` [K] grid steps of free flight."""
-        tau = (steps * DT)[:, None]
-        gy = np.stack([np.zeros_like(self.g), self.g], axis=1)  # [M, 2]
-        p = self.p + self.v * tau[..., None] + 0.5 * gy * tau[..., None] ** 2
-        return p, self.v + gy * tau[..., None]
+        tau = (steps * DT)[:, None, None]
+        return self.p + self.v * tau + 0.5 * self.g * tau**2, self.v + self.g * tau
 
     def contacts(self, p: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Whether any contact needs resolving after each step: p, v [K, M, 2] -> bool [K]."""
@@ -177,11 +175,12 @@ def integrate(spec: SceneSpec) -> Trajectory:
         hits = bodies.contacts(p, v) if len(ahead) else np.zeros(0, dtype=bool)
         k = int(np.argmax(hits)) + 1 if hits.any() else len(ahead)  # free-flight steps up to the next contact
         end = (step + k) * DT
-        while frame < T and (times[frame] < end or step + k == last):
-            # this frame lies inside the free flight that starts at `step`
-            pf, _ = bodies.fly(np.array([(times[frame] - step * DT) / DT]))
-            center[frame, dynamic] = pf[0]
-            frame += 1
+        # the frames inside this free flight (all the rest once it reaches the last step)
+        stop = T if step + k == last else int(np.searchsorted(times, end))
+        if stop > frame:
+            pf, _ = bodies.fly((times[frame:stop] - step * DT) / DT)
+            center[frame:stop, dynamic] = pf
+            frame = stop
         if frame == T or k == 0:
             break
         bodies.p, bodies.v = p[k - 1], v[k - 1]
@@ -207,7 +206,7 @@ def _resolve(spec: SceneSpec, bodies: _Bodies, time: float, traj: Trajectory, fr
             if bodies.motion[m] == "fall":
                 v[m, 1] = -vocab.RESTITUTION * v[m, 1]
                 if -v[m, 1] < REST_SPEED:  # settle on the ground instead of bouncing ever smaller
-                    p[m, 1], v[m, 1], bodies.g[m] = floor, 0.0, 0.0
+                    p[m, 1], v[m, 1], bodies.g[m, 1] = floor, 0.0, 0.0
                 else:
                     p[m, 1] = floor - (p[m, 1] - floor)
                     _event(traj, "bounce_floor", time, (i,), {"speed": round(float(-v[m, 1]), DECIMALS)})
@@ -227,7 +226,7 @@ def _resolve(spec: SceneSpec, bodies: _Bodies, time: float, traj: Trajectory, fr
         v[b] += impulse * bodies.inv_mass[b] * n
         for m in (a, b):  # a struck body that had settled falls again
             if bodies.motion[m] == "fall":
-                bodies.g[m] = vocab.GRAVITY
+                bodies.g[m, 1] = vocab.GRAVITY
         i, j = bodies.index[a], bodies.index[b]
         _event(traj, "collide", time, (i, j), {})
         for toucher, touched in ((i, j), (j, i)):
@@ -260,16 +259,10 @@ def simulate(spec: SceneSpec) -> Annotations:
         axis=1,
     )  # [T, N, 4]
     visible, hidden = render.visibility(spec, center, radius, traj.angle, box)
-    center, box, angle, visible = (np.round(a, DECIMALS) for a in (center, box, traj.angle, visible))
+    center, box, angle, visible = (np.round(a, DECIMALS).tolist() for a in (center, box, traj.angle, visible))
     frames = tuple(
         tuple(
-            ObjectState(
-                box=tuple(box[t, i].tolist()),
-                center=tuple(center[t, i].tolist()),
-                angle=float(angle[t, i]),
-                color=traj.color[t][i],
-                visible=float(visible[t, i]),
-            )
+            ObjectState(tuple(box[t][i]), tuple(center[t][i]), angle[t][i], traj.color[t][i], visible[t][i])
             for i in range(N)
         )
         for t in range(T)

@@ -23,9 +23,11 @@ import numpy as np
 from cineflow.world import vocab
 from cineflow.world.scene import Annotations, SceneSpec
 
-# Camera motion, per second: pan speed in world units, zoom as an exponential rate (z = exp(±rate·t)).
+# Camera motion, per second: pan speed in world units, zoom as an exponential rate (z = exp(±rate·t)),
+# the zoom held once it reaches ZOOM_LIMITS (after 9 s) so that long clips stay watchable.
 PAN_SPEED = 0.06
 ZOOM_RATE = 0.12
+ZOOM_LIMITS = (1 / 3, 3.0)
 
 # Landmarks, drawn only when the camera moves: square dots of side 2·LANDMARK_HALF at the centres of a
 # world grid of pitch LANDMARK_SPACING, i.e. at (LANDMARK_SPACING·(i + 0.5), LANDMARK_SPACING·(j + 0.5)).
@@ -34,13 +36,16 @@ LANDMARK_SPACING = 0.25
 LANDMARK_HALF = 0.02
 LANDMARK_TINT = 0.2
 
+CHUNK_PIXELS = 1 << 21  # pixels rasterised at once (float32 temporaries of ~8 MB each)
 STAR_INNER = 0.5  # inner radius of the 5-pointed star, as a fraction of its outer radius
 
 # Corners of each shape for R = 1, angle 0, in image axes (y down): triangles and stars point up.
 _SQRT3 = math.sqrt(3.0)
 _STAR_ANGLES = np.deg2rad(np.arange(5) * 72.0)
 UNIT_VERTICES: dict[str, np.ndarray] = {
-    "circle": np.array([[np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, 64, endpoint=False)]),
+    "circle": np.array(
+        [[np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, 64, endpoint=False)]
+    ),  # drawing
     "square": np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) / math.sqrt(2.0),
     "triangle": np.array([[0.0, -1.0], [_SQRT3 / 2, 0.5], [-_SQRT3 / 2, 0.5]]),
     "star": np.stack([np.sin(_STAR_ANGLES), -np.cos(_STAR_ANGLES)], axis=1),
@@ -84,9 +89,9 @@ def camera(spec: SceneSpec, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     elif spec.camera == "pan_right":
         center[:, 0] += PAN_SPEED * times
     elif spec.camera == "zoom_in":
-        zoom = np.exp(ZOOM_RATE * times)
+        zoom = np.minimum(np.exp(ZOOM_RATE * times), ZOOM_LIMITS[1])
     elif spec.camera == "zoom_out":
-        zoom = np.exp(-ZOOM_RATE * times)
+        zoom = np.maximum(np.exp(-ZOOM_RATE * times), ZOOM_LIMITS[0])
     return center, zoom
 
 
@@ -108,6 +113,8 @@ def _rotation(angle_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def boxes(shape: str, center: np.ndarray, radius: np.ndarray, angle: np.ndarray) -> np.ndarray:
     """Tight boxes [F, 4] (x0, y0, x1, y1) of one shape at F poses: centre [F, 2], R [F], angle [F]."""
+    if shape == "circle":
+        return np.concatenate([center - radius[:, None], center + radius[:, None]], axis=1)
     cos, sin = _rotation(angle)
     vx, vy = UNIT_VERTICES[shape].T  # [V]
     px = (cos[:, None] * vx - sin[:, None] * vy) * radius[:, None]  # [F, V]
@@ -125,6 +132,8 @@ def boxes(shape: str, center: np.ndarray, radius: np.ndarray, angle: np.ndarray)
 
 def radius_from_box(shape: str, box: np.ndarray, angle: np.ndarray) -> np.ndarray:
     """Invert `boxes`: R [F] from boxes [F, 4] and angles [F] (the box width is R times a known factor)."""
+    if shape == "circle":
+        return (box[:, 2] - box[:, 0]) / 2
     unit = boxes(shape, np.zeros((len(angle), 2)), np.ones(len(angle)), angle)
     return (box[:, 2] - box[:, 0]) / (unit[:, 2] - unit[:, 0])
 
@@ -171,12 +180,13 @@ def coverage(
     center [F, 2], radius [F] (pixels), angle [F] (degrees); xs [F, Sx] and ys [F, Sy] are pixel-centre
     coordinates of each pose's grid.
     """
-    cos, sin = _rotation(angle)
-    r = np.maximum(radius, 1e-6)[:, None, None]
-    dx = (xs - center[:, :1])[:, None, :]  # [F, 1, Sx]
-    dy = (ys - center[:, 1:])[:, :, None]  # [F, Sy, 1]
-    lx = (cos[:, None, None] * dx + sin[:, None, None] * dy) / r  # [F, Sy, Sx], the shape's own axes
-    ly = (cos[:, None, None] * dy - sin[:, None, None] * dx) / r
+    # float32 over the grid: 1e-7 relative is 1e-4 pixel at 1024 pixels, and it halves memory traffic
+    cos, sin = (c.astype(np.float32)[:, None, None] for c in _rotation(angle))
+    r = np.maximum(radius, 1e-6).astype(np.float32)[:, None, None]
+    dx = (xs - center[:, :1]).astype(np.float32)[:, None, :]  # [F, 1, Sx]
+    dy = (ys - center[:, 1:]).astype(np.float32)[:, :, None]  # [F, Sy, 1]
+    lx = (cos * dx + sin * dy) / r  # [F, Sy, Sx], the shape's own axes
+    ly = (cos * dy - sin * dx) / r
     return np.clip(0.5 - _sd_unit(shape, lx, ly) * r, 0.0, 1.0)
 
 
@@ -194,25 +204,38 @@ def _grid(center: np.ndarray, radius: np.ndarray, limit: int | None) -> tuple[np
     return origin, origin[:, None] + np.arange(size) + 0.5
 
 
+def _chunks(radius: np.ndarray, side: int) -> list[np.ndarray]:
+    """Frame indices in groups whose crops hold at most CHUNK_PIXELS pixels together (memory stays bounded
+    for long clips of large objects; a 2 s clip at 64x64 is one group)."""
+    crop = min(2 * float(radius.max(initial=0.0)) + 3, side) ** 2
+    per = max(1, int(CHUNK_PIXELS // crop))
+    return [np.arange(start, min(start + per, len(radius))) for start in range(0, len(radius), per)]
+
+
 # 3. Frames ---------------------------------------------------------------------------------------------
 
 
 def _backdrop(spec: SceneSpec, times: np.ndarray) -> np.ndarray:
-    """Background, floor band and (with a moving camera) landmarks: float32 [T, H, W, 3]."""
+    """Background, floor band and (with a moving camera) landmarks, as colour planes uint8 [3, T, H, W].
+
+    Planes rather than [T, H, W, 3]: numpy is slow on a trailing axis of length 3. Everything here is a
+    product of a per-row and a per-column term, and landmarks are computed only on rows that cross one.
+    """
     H, W = spec.height, spec.width
     moving = spec.camera != "static"
     n = len(times) if moving else 1  # a static camera sees the same backdrop in every frame
     center, zoom = camera(spec, times[:n])
     scale = (zoom * min(W, H))[:, None]  # [n, 1] pixels per world unit
-    sky = np.array(vocab.BACKGROUNDS[spec.background], dtype=np.float32)
-    out = np.empty((n, H, W, 3), dtype=np.float32)
-    out[:] = sky
+    sky = vocab.BACKGROUNDS[spec.background]
     # world coordinates of pixel centres: rows [n, H], columns [n, W]
     wy = (np.arange(H) + 0.5 - H / 2) / scale + center[:, 1:]
     wx = (np.arange(W) + 0.5 - W / 2) / scale + center[:, :1]
-    if spec.floor:
-        floor_cov = np.clip((wy - ground_y(spec)) * scale + 0.5, 0.0, 1.0)  # [n, H]
-        out += floor_cov[:, :, None, None] * (sky * (vocab.FLOOR_SHADE - 1.0))
+    shade = 1.0 + (vocab.FLOOR_SHADE - 1.0) * np.clip((wy - ground_y(spec)) * scale + 0.5, 0.0, 1.0)  # [n, H]
+    if not spec.floor:
+        shade[:] = 1.0
+    planes = np.empty((3, n, H, W), dtype=np.uint8)
+    ground = np.array(sky, dtype=np.float64)[:, None, None] * shade  # [3, n, H]
+    planes[:] = (ground + 0.5)[..., None]
     if moving:
         half_px = LANDMARK_HALF * scale  # [n, 1]
 
@@ -220,36 +243,47 @@ def _backdrop(spec: SceneSpec, times: np.ndarray) -> np.ndarray:
             dist = np.abs((w / LANDMARK_SPACING) % 1.0 - 0.5) * LANDMARK_SPACING * scale
             return np.clip(half_px + 0.5 - dist, 0.0, np.minimum(1.0, 2 * half_px))
 
-        cov = dots(wy)[:, :, None] * dots(wx)[:, None, :]  # [n, H, W]
-        out += (LANDMARK_TINT * cov)[..., None] * (255.0 - out)
-    if not moving:
-        out = np.broadcast_to(out, (len(times), H, W, 3)).copy()
-    return out
+        # ground + tint·(255 - ground) with tint = TINT·dots(y)·dots(x), only on rows that cross a dot
+        dots_y, dots_x = LANDMARK_TINT * dots(wy), dots(wx)  # [n, H], [n, W]
+        frame, row = np.nonzero(dots_y > 0)  # [K] each
+        for k in range(0, len(row), max(1, CHUNK_PIXELS // W)):
+            f, r = frame[k : k + CHUNK_PIXELS // W], row[k : k + CHUNK_PIXELS // W]
+            g = ground[:, f, r]  # [3, K]
+            planes[:, f, r] = (g + 0.5)[..., None] + (dots_y[f, r] * (255.0 - g))[..., None] * dots_x[f]
+    return planes if moving else np.repeat(planes, len(times), axis=1)
 
 
 def render(spec: SceneSpec, annotations: Annotations) -> np.ndarray:
     """Frames uint8 [T, H, W, 3] of a scene whose ground truth is `annotations` (pixel geometry per frame)."""
-    T = len(annotations.frames)
-    times = np.arange(T) / spec.fps
-    frames = _backdrop(spec, times)
-    order = sorted(range(len(spec.objects)), key=lambda i: (spec.objects[i].depth, i))  # back to front
-    tt = np.arange(T)[:, None, None]
-    for i in order:
+    T, H, W = len(annotations.frames), spec.height, spec.width
+    # 1. Backdrop, as colour planes [3, T, H, W] seen flat, so that crops gather and scatter by flat index
+    planes = _backdrop(spec, np.arange(T) / spec.fps)
+    flat = planes.reshape(3, -1)
+    # 2. Every object's pixel geometry: centre [T, N, 2], angle [T, N], box [T, N, 4], colour [T, N, 3]
+    center = np.array([[s.center for s in frame] for frame in annotations.frames]).reshape(T, -1, 2)
+    angle = np.array([[s.angle for s in frame] for frame in annotations.frames]).reshape(T, -1)
+    box = np.array([[s.box for s in frame] for frame in annotations.frames]).reshape(T, -1, 4)
+    color = np.array(
+        [[vocab.COLORS[s.color] for s in frame] for frame in annotations.frames], dtype=np.float32
+    )
+    # 3. Objects back to front, each over its own crop in many frames at once
+    for i in sorted(range(len(spec.objects)), key=lambda i: (spec.objects[i].depth, i)):
         shape = spec.objects[i].shape
-        states = [frame[i] for frame in annotations.frames]
-        center = np.array([s.center for s in states])  # [T, 2]
-        angle = np.array([s.angle for s in states])  # [T]
-        radius = radius_from_box(shape, np.array([s.box for s in states]), angle)  # [T]
-        color = np.array([vocab.COLORS[s.color] for s in states], dtype=np.float32)  # [T, 3]
-        x0, xs = _grid(center[:, 0], radius, spec.width)  # [T], [T, Sx]
-        y0, ys = _grid(center[:, 1], radius, spec.height)
-        cov = coverage(shape, center, radius, angle, xs, ys).astype(np.float32)  # [T, Sy, Sx]
-        rows = (y0[:, None] + np.arange(ys.shape[1]))[:, :, None]  # [T, Sy, 1]
-        cols = (x0[:, None] + np.arange(xs.shape[1]))[:, None, :]  # [T, 1, Sx]
-        region = frames[tt, rows, cols]  # [T, Sy, Sx, 3]
-        region += cov[..., None] * (color[:, None, None, :] - region)
-        frames[tt, rows, cols] = region
-    return (frames + 0.5).astype(np.uint8)
+        radius = radius_from_box(shape, box[:, i], angle[:, i])  # [T]
+        for f in _chunks(radius, min(H, W)):
+            x0, xs = _grid(center[f, i, 0], radius[f], W)  # [F], [F, Sx]
+            y0, ys = _grid(center[f, i, 1], radius[f], H)  # [F], [F, Sy]
+            cov = coverage(shape, center[f, i], radius[f], angle[f, i], xs, ys)  # [F, Sy, Sx]
+            rows = (f[:, None] * H + y0[:, None] + np.arange(ys.shape[1])) * W  # [F, Sy]
+            index = (rows[:, :, None] + (x0[:, None] + np.arange(xs.shape[1]))[:, None, :]).ravel()  # F·Sy·Sx
+            region = flat[:, index].astype(np.float32)  # [3, F·Sy·Sx]
+            region += cov.ravel() * (np.repeat(color[f, i].T, cov[0].size, axis=1) - region)
+            flat[:, index] = region + 0.5  # rounds: the planes are uint8, only crops are ever float
+    # 4. Interleave the planes into RGB frames
+    frames = np.empty((T, H, W, 3), dtype=np.uint8)
+    for c in range(3):
+        frames[..., c] = planes[c]
+    return frames
 
 
 # 4. Visibility -----------------------------------------------------------------------------------------
@@ -270,33 +304,34 @@ def visibility(
     rank[sorted(range(N), key=lambda i: (spec.objects[i].depth, i))] = np.arange(N)  # drawing order
     visible = np.ones((T, N))
     hidden = np.zeros((T, N, N))
-    inside = (
-        (box[..., 0] >= 0) & (box[..., 1] >= 0) & (box[..., 2] <= spec.width) & (box[..., 3] <= spec.height)
-    )
-    a_box, b_box = box[:, :, None, :], box[:, None, :, :]
-    meets = (a_box[..., 0] < b_box[..., 2]) & (b_box[..., 0] < a_box[..., 2])
-    meets &= (a_box[..., 1] < b_box[..., 3]) & (b_box[..., 1] < a_box[..., 3])  # [T, a, b]
+    x0, y0, x1, y1 = np.moveaxis(box, -1, 0)  # each [T, N]
+    inside = (x0 >= 0) & (y0 >= 0) & (x1 <= spec.width) & (y1 <= spec.height)
+    outside = (x1 <= 0) | (y1 <= 0) | (x0 >= spec.width) | (y0 >= spec.height)
+    visible[outside] = 0.0
+    meets = (x0[:, :, None] < x1[:, None, :]) & (x0[:, None, :] < x1[:, :, None])
+    meets &= (y0[:, :, None] < y1[:, None, :]) & (y0[:, None, :] < y1[:, :, None])  # [T, a, b]
     meets &= (rank[:, None] > rank[None, :])[None]  # only a in front of b
+    meets &= ~outside[:, :, None] & ~outside[:, None, :]
     for b in range(N):
-        todo = np.flatnonzero(~inside[:, b] | meets[:, :, b].any(1))
-        if len(todo) == 0:
-            continue
-        shape = spec.objects[b].shape
-        _, xs = _grid(center[todo, b, 0], radius[todo, b], None)
-        _, ys = _grid(center[todo, b, 1], radius[todo, b], None)
-        cov = coverage(shape, center[todo, b], radius[todo, b], angle[todo, b], xs, ys)  # [F, S, S]
-        area = np.maximum(cov.sum((1, 2)), 1e-9)  # [F]
-        in_frame = ((ys >= 0) & (ys < spec.height))[:, :, None] & ((xs >= 0) & (xs < spec.width))[:, None, :]
-        seen = cov * in_frame
-        for a in np.flatnonzero(rank > rank[b]):
-            frames_a = meets[todo, a, b]
-            if not frames_a.any():
-                continue
-            f = np.flatnonzero(frames_a)
-            cov_a = coverage(
-                spec.objects[a].shape, center[todo[f], a], radius[todo[f], a], angle[todo[f], a], xs[f], ys[f]
-            )
-            hidden[todo[f], a, b] = (cov[f] * cov_a).sum((1, 2)) / area[f]
-            seen[f] *= 1.0 - cov_a
-        visible[todo, b] = np.clip(seen.sum((1, 2)) / area, 0.0, 1.0)
+        todo = np.flatnonzero(~outside[:, b] & (~inside[:, b] | meets[:, :, b].any(1)))
+        for chunk in _chunks(radius[todo, b], max(spec.width, spec.height) * 4):
+            f = todo[chunk]
+            _, xs = _grid(center[f, b, 0], radius[f, b], None)
+            _, ys = _grid(center[f, b, 1], radius[f, b], None)
+            cov = coverage(
+                spec.objects[b].shape, center[f, b], radius[f, b], angle[f, b], xs, ys
+            )  # [F, S, S]
+            area = np.maximum(cov.sum((1, 2)), 1e-9)  # [F]
+            in_x, in_y = (xs >= 0) & (xs < spec.width), (ys >= 0) & (ys < spec.height)
+            seen = cov * (in_y[:, :, None] & in_x[:, None, :])
+            for a in np.flatnonzero(rank > rank[b]):
+                k = np.flatnonzero(meets[f, a, b])  # frames of this chunk where a may cover b
+                if len(k) == 0:
+                    continue
+                cov_a = coverage(
+                    spec.objects[a].shape, center[f[k], a], radius[f[k], a], angle[f[k], a], xs[k], ys[k]
+                )
+                hidden[f[k], a, b] = (cov[k] * cov_a).sum((1, 2)) / area[k]
+                seen[k] *= 1.0 - cov_a
+            visible[f, b] = np.clip(seen.sum((1, 2)) / area, 0.0, 1.0)
     return visible, hidden

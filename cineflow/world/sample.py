@@ -76,31 +76,14 @@ def _contact(obj: ObjectSpec) -> float:
 
 def _place(draw: _Draw, obj: ObjectSpec, horizon: float) -> ObjectSpec:
     """A start position from which `obj`'s motion stays in frame over the horizon, where that is possible."""
-    r = _radius(obj) * (
-        physics.size_scale(obj.motion, obj.speed, np.array([horizon]))[0] if obj.motion == "grow" else 1
-    )
+    r = _radius(obj) * physics.size_scale(obj.motion, obj.speed, np.array([horizon])).max(initial=1.0)
     m = draw.margin
     lo, hi_x, hi_y = r + m, draw.width - r - m, draw.ground - r - m
     travel = vocab.SPEEDS[obj.speed] * horizon
     if obj.motion in vocab.DIRECTIONS:
         dx, dy = vocab.DIRECTIONS[obj.motion]
-        x = draw.uniform(lo + max(-dx, 0) * travel, hi_x - max(dx, 0) * travel)
-        y = draw.uniform(lo + max(-dy, 0) * travel, hi_y - max(dy, 0) * travel)
-        # a path longer than the frame starts at the edge it leaves from
-        x = (
-            min(max(x, lo), hi_x)
-            if dx == 0
-            else (lo if dx > 0 else hi_x)
-            if hi_x - lo < abs(dx) * travel
-            else x
-        )
-        y = (
-            min(max(y, lo), hi_y)
-            if dy == 0
-            else (lo if dy > 0 else hi_y)
-            if hi_y - lo < abs(dy) * travel
-            else y
-        )
+        x = _start(draw, lo, hi_x, dx * travel)
+        y = _start(draw, lo, hi_y, dy * travel)
     elif obj.motion == "orbit":
         orbit = physics.ORBIT_RADIUS
         x = draw.uniform(lo + orbit, hi_x - orbit)
@@ -111,6 +94,14 @@ def _place(draw: _Draw, obj: ObjectSpec, horizon: float) -> ObjectSpec:
     else:
         x, y = draw.uniform(lo, hi_x), draw.uniform(lo, hi_y)
     return _with(obj, x=x, y=y)
+
+
+def _start(draw: _Draw, lo: float, hi: float, shift: float) -> float:
+    """A start in [lo, hi] from which moving by `shift` stays in [lo, hi]; when the path is longer than
+    the room, the edge it leaves from."""
+    if hi - lo < abs(shift):
+        return lo if shift > 0 else hi
+    return draw.uniform(lo + max(-shift, 0), hi - max(shift, 0))
 
 
 def _with(obj: ObjectSpec, **fields) -> ObjectSpec:

@@ -26,9 +26,14 @@ def score(frames: np.ndarray, claims: Claims, fps: float, *, exact_count: bool =
     second (motion speeds and gravity are fitted in seconds). `exact_count`: the claims describe every
     object, so the count must match exactly rather than be at least the number claimed.
     """
-    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        shape = getattr(frames, "shape", None)
-        raise ValueError(f"frames: expected a uint8 array [T, H, W, 3], got {getattr(frames, 'dtype', type(frames))} {shape}")
+    if (
+        not isinstance(frames, np.ndarray)
+        or frames.ndim != 4
+        or frames.shape[-1] != 3
+        or frames.dtype != np.uint8
+    ):
+        got = f"{getattr(frames, 'dtype', type(frames).__name__)} {getattr(frames, 'shape', '')}"
+        raise ValueError(f"frames: expected a uint8 array [T, H, W, 3], got {got}")
     if len(frames) == 0:
         raise ValueError("frames: the clip has no frames")
     if not fps > 0:

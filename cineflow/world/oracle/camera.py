@@ -24,10 +24,6 @@ from cineflow.world.render import LANDMARK_SPACING, LANDMARK_TINT, PAN_SPEED, ZO
 
 _N_OBJ = len(LABELS) - len(SCENE_COLORS)
 MIN_DOTS = 3  # fewest landmarks that fix a camera: a pair could be any two bright specks
-# For each scene label, the luma of the plain colour under it (a landmark label maps to its base).
-_BASE_LUMA = np.array(
-    [float(to_space(np.array(SCENE_COLORS[name.replace("mark:", "", 1)], np.float32))[0]) for name in SCENE_COLORS]
-)
 
 
 @dataclass(frozen=True)
@@ -71,9 +67,10 @@ def find_dots(frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
     scene = labels >= _N_OBJ  # (H, W)
     # Stay clear of objects: their anti-aliased rims also brighten the background.
     clear = scene & ~ndimage.binary_dilation(~scene, iterations=2)
-    idx = np.where(scene, labels.astype(np.int64) - _N_OBJ, 0)
-    base = _BASE_LUMA[idx]  # (H, W)
-    luma = to_space(frame.astype(np.float32))[..., 0]
+    luma = to_space(frame.astype(np.float32))[..., 0]  # (H, W)
+    # The plain colour under a dot: the local median (a dot covers ~7 of the 49 pixels around it). Labels
+    # cannot say it: a landmark on a floor can be as bright as the sky next to it.
+    base = ndimage.median_filter(luma, size=7, mode="nearest")  # (H, W)
     tint = (luma - base) / (LANDMARK_TINT * np.maximum(255.0 - base, 1.0))  # 1 at a dot's full cover
     strength = np.where(clear, np.clip(tint, 0.0, 1.0), 0.0)
     comp, n = ndimage.label(strength > 0.3)
@@ -98,6 +95,8 @@ def estimate(frames: np.ndarray, labels: np.ndarray) -> Camera:
     zoom = np.ones(T)
     dots = np.zeros(T, dtype=np.int64)
     c, z = center[0].copy(), 1.0
+    if not _on_grid(find_dots(frames[0], labels[0]), c, s, W, H):
+        return Camera(center=center, zoom=zoom, dots=dots, short_side=s, size=(W, H))
     for t in range(T):
         found = find_dots(frames[t], labels[t])  # (N, 2)
         if len(found) >= MIN_DOTS:
@@ -107,7 +106,36 @@ def estimate(frames: np.ndarray, labels: np.ndarray) -> Camera:
         center[:] = [W / (2 * s), H / (2 * s)]
         zoom[:] = 1.0
         dots[:] = 0
+    elif (dots > 0).sum() >= 4:
+        center, zoom = _smooth(center, zoom, dots > 0)
     return Camera(center=center, zoom=zoom, dots=dots, short_side=s, size=(W, H))
+
+
+def _smooth(center: np.ndarray, zoom: np.ndarray, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A camera moves smoothly: quadratics in time through the per-frame fits (which jitter by ~1% of zoom,
+    a third of a pixel at the border, enough to fake a reflection)."""
+    t = np.arange(len(zoom), dtype=np.float64)
+    smooth_center = np.stack(
+        [np.polyval(np.polyfit(t[fitted], center[fitted, k], 2), t) for k in range(2)], axis=1
+    )
+    smooth_zoom = np.exp(np.polyval(np.polyfit(t[fitted], np.log(zoom[fitted]), 2), t))
+    return smooth_center, smooth_zoom
+
+
+def _on_grid(found: np.ndarray, c: np.ndarray, s: int, W: int, H: int) -> bool:
+    """Whether the first frame shows the landmark grid where every camera starts (centre c, zoom 1).
+
+    Specks of codec noise or anti-aliased rims can pass for a few dots; the real grid puts a dot within a
+    pixel of each grid point, and most grid points not covered by an object show one.
+    """
+    if len(found) < MIN_DOTS:
+        return False
+    half = np.array([W / 2, H / 2])
+    world = (found - half) / s + c  # (N, 2)
+    grid = (np.floor(world / LANDMARK_SPACING) + 0.5) * LANDMARK_SPACING
+    on = np.abs(world - grid).max(axis=1) * s < 1.0  # (N,)
+    points = int(W / s / LANDMARK_SPACING) * int(H / s / LANDMARK_SPACING)  # grid points in view
+    return int(on.sum()) >= max(MIN_DOTS, points // 3) and on.mean() > 0.7
 
 
 def _fit(found: np.ndarray, c: np.ndarray, z: float, s: int, W: int, H: int) -> tuple[np.ndarray, float, int]:

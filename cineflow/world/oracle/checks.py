@@ -23,7 +23,9 @@ def describe(claim: ObjectClaim) -> str:
     return " ".join(w for w in words if w) or "object"
 
 
-def _object_checks(i: int, claim: ObjectClaim, obs: ObjectReading | None, seen: list[Observed]) -> list[Check]:
+def _object_checks(
+    i: int, claim: ObjectClaim, obs: ObjectReading | None, seen: list[Observed]
+) -> list[Check]:
     label = f"object {i} ({describe(claim)})"
     if obs is None:
         found = ", ".join(f"{o.color} {o.shape}" for o in seen) or "nothing"
@@ -60,7 +62,9 @@ def _final_color(label: str, want: str, obs: ObjectReading) -> Check:
     after = colors[colors.index(want) :]
     reverted = [c for c in after if c != want]
     if reverted:
-        return Check(f"{label}: becomes {want}", False, f"turns {want} but does not stay: later {reverted[0]}")
+        return Check(
+            f"{label}: becomes {want}", False, f"turns {want} but does not stay: later {reverted[0]}"
+        )
     return Check(f"{label}: becomes {want}", True, f"turns {want} and stays {want} to the end")
 
 
@@ -100,7 +104,9 @@ def _permanence(scene: Scene) -> list[Check]:
         Check(
             "permanence: nothing appears from nothing",
             not appeared,
-            "appeared: " + "; ".join(appeared) if appeared else "every object is there from the start or enters",
+            "appeared: " + "; ".join(appeared)
+            if appeared
+            else "every object is there from the start or enters",
         ),
     ]
 
@@ -132,4 +138,6 @@ def check(scene: Scene, claims: Claims, *, exact_count: bool = False) -> Report:
     checks += _permanence(scene)
     observed = scene.to_dict()
     observed["matching"] = mapping
-    return Report(checks, partial=bool(claims.unknown_words), unknown_words=claims.unknown_words, observed=observed)
+    return Report(
+        checks, partial=bool(claims.unknown_words), unknown_words=claims.unknown_words, observed=observed
+    )

@@ -11,6 +11,7 @@ what a clip shows, and the oracle says so rather than guessing: a diagonal path 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -18,6 +19,9 @@ import numpy as np
 
 from cineflow.world import physics, vocab
 
+# The slowest orbit bends 2.4 px from its chord in 2 s at 64 px; a straight path bends only by noise.
+ORBIT_SAGITTA = 0.015  # world units
+MOVING = 0.05  # world units/s: slower steps are position noise (0.4 px per frame at 64 px, 8 fps)
 STILL_TOL = 0.025  # world units: drift of a still object's centre (H.264 and occlusion move it ~1 px)
 SPIN_MIN = 0.4 * physics.SPIN_RATE * vocab.SPEEDS["slow"]  # degrees/s: well under the slowest spin
 GROW_MIN = 0.4 * physics.GROWTH * vocab.SPEEDS["slow"]  # 1/s: well under the slowest growth rate
@@ -82,45 +86,80 @@ def _growth_rate(path: Path) -> float:
     return float(_fit_line(path.times[ok], np.log(path.radius[ok]), 1)[0])
 
 
-def _segments(path: Path) -> list[tuple[int, int]]:
-    """Split the path where the velocity turns (a reflection, a collision): [(k0, k1), ...] inclusive."""
+def _steps(path: Path) -> np.ndarray:
+    """Velocity of each step between consecutive path points, world units/s: [K-1, 2]."""
+    return np.diff(path.xy, axis=0) / np.diff(path.times)[:, None]
+
+
+def _across(v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The steps into point k and out of point k + 1: they straddle a contact that happened in the step
+    between them (half in, half out, so nearly still) or at point k. The last point uses its own step."""
+    return v[k - 1], v[min(k + 1, len(v) - 1)]
+
+
+def _segments(path: Path, split_gaps: bool = True) -> list[tuple[int, int]]:
+    """Split the path where the velocity turns (a reflection, a collision): [(k0, k1), ...] inclusive.
+
+    With `split_gaps`, also where frames are missing (a turn may hide there); a parabola fit needs no cut.
+    """
     K = len(path.times)
     if K < 3:
         return [(0, K - 1)]
-    v = np.diff(path.xy, axis=0) / np.diff(path.times)[:, None]  # (K-1, 2)
-    speed = np.linalg.norm(v, axis=1)  # (K-1,)
+    v = _steps(path)  # (K-1, 2)
     cuts = [0]
-    gaps = np.diff(path.frames) > 1  # (K-1,) a step over unseen frames may hide a turn
+    gaps = (np.diff(path.frames) > 1) & split_gaps  # (K-1,) a step over unseen frames may hide a turn
     for k in range(1, len(v)):
-        # a turn of more than 60 degrees between two moving steps; gravity only speeds a fall up
-        turned = min(speed[k - 1], speed[k]) > 0.05 and v[k - 1] @ v[k] < 0.5 * speed[k - 1] * speed[k]
-        if turned or gaps[k - 1] or gaps[k]:
+        a, b = _across(v, k)
+        na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+        turned = min(na, nb) > MOVING and a @ b < 0.5 * na * nb  # more than 60 degrees
+        if (turned and cuts[-1] < k - 1) or gaps[k - 1] or gaps[k]:  # one cut per turn
             cuts.append(k)
     cuts.append(K - 1)
-    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def _wall_bounces(path: Path, walls: tuple[float, float], ground: float, radius: float) -> list[tuple[int, str]]:
-    """Reflections seen in the path: a velocity component flipping sign next to a wall or the ground."""
+def _wall_bounces(
+    path: Path, walls: tuple[float, float], ground: float, radius: float
+) -> list[tuple[int, str]]:
+    """Reflections seen in the path: motion toward a wall or the ground that reverses (or, at the clip's
+    end, stops) next to it."""
     out: list[tuple[int, str]] = []
     K = len(path.times)
     if K < 3:
         return out
-    v = np.diff(path.xy, axis=0) / np.diff(path.times)[:, None]  # (K-1, 2)
+    v = _steps(path)  # (K-1, 2)
     width = walls[0]
     margin = radius + 0.06  # an object reflects at one radius from a wall, give or take a frame's travel
+    last: dict[int, int] = {}  # axis -> k of the last reflection found on it
     for k in range(1, len(v)):
-        x, y = path.xy[k]
+        a, b = _across(v, k)
         for axis, lo, hi, names in ((0, 0.0, width, ("left", "right")), (1, 0.0, ground, ("top", "floor"))):
-            a, b = v[k - 1, axis], v[k, axis]
-            if a * b >= 0 or max(abs(a), abs(b)) < 0.05:
+            into, out_of = a[axis], b[axis]
+            ends = k >= len(v) - 1  # no later step to show the way back
+            reversed_ = into * out_of < 0 and abs(out_of) >= MOVING
+            stopped = ends and abs(out_of) < 0.3 * abs(into)
+            if abs(into) < MOVING or not (reversed_ or stopped) or last.get(axis, -9) >= k - 1:
                 continue
-            pos = (x, y)[axis]
-            if a < 0 and pos - lo < margin:
+            near = path.xy[k : k + 2, axis]
+            if into < 0 and near.min() - lo < margin:
                 out.append((int(path.frames[k]), names[0]))
-            elif a > 0 and hi - pos < margin:
+            elif into > 0 and hi - near.max() < margin:
                 out.append((int(path.frames[k]), names[1]))
+            else:
+                continue
+            last[axis] = k
     return out
+
+
+def _sagitta(path: Path) -> float:
+    """Largest distance of the path from the chord joining its ends: how far from a straight line it bends."""
+    a, b = path.xy[0], path.xy[-1]
+    chord = b - a
+    length = float(np.linalg.norm(chord))
+    if length < 1e-9:
+        return float(np.linalg.norm(path.xy - a, axis=1).max())
+    rel = path.xy - a
+    return float(np.abs(rel[:, 0] * chord[1] - rel[:, 1] * chord[0]).max() / length)
 
 
 def _orbit_fit(path: Path) -> tuple[float, float, float]:
@@ -166,25 +205,34 @@ def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
     segs = _segments(path)
     # An orbit turns a little every frame (a reflection turns at once) and the world keeps its whole circle
     # in frame, whereas a bounce reaches the walls: a polygon of reflections can otherwise fit a circle.
-    smooth = len(segs) == 1 and not path.at_edge
-    if smooth and 0.6 * physics.ORBIT_RADIUS < r < 1.6 * physics.ORBIT_RADIUS and resid < 0.1 * r and swept > 30:
+    smooth = len(segs) == 1 and not path.at_edge and _sagitta(path) > ORBIT_SAGITTA
+    if (
+        smooth
+        and 0.6 * physics.ORBIT_RADIUS < r < 1.6 * physics.ORBIT_RADIUS
+        and resid < 0.1 * r
+        and swept > 30
+    ):
         speed = r * math.radians(swept) / max(duration, 1e-9)
         return Motion("orbit", {"orbit"}, _speed_class(speed), {"orbit_radius": r, "linear_speed": speed})
-    # 3. Translation: first segment's velocity, reflections, gravity
+    # 3. Fall: from rest under the world's gravity until the first turn (the floor), gaps or not
     bounces = _wall_bounces(path, walls, ground, radius)
-    # the first segment, unless a reflection cut it too short to fit: then the longest one
-    k0, k1 = segs[0] if segs[0][1] - segs[0][0] >= 2 else max(segs, key=lambda s: s[1] - s[0])
-    if len(segs) > 1 and k1 - k0 >= 4:
-        k1 -= 1  # the frame at a turn may already be past the contact: keep it out of the fit
+    flight = _segments(path, split_gaps=False)
+    k0, k1 = _fit_span(flight)
+    t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
+    if len(t) >= 4:
+        ay, vy0, _ = np.polyfit(t, xy[:, 1], 2)  # in clip time: vy0 is the speed at t = 0
+        vx = _fit_line(t, xy[:, 0], 1)[0]
+        gravity = 2 * float(ay)
+        fitted = {"vx": float(vx), "vy0": float(vy0), "gravity": gravity}
+        falling = 0.6 * vocab.GRAVITY < gravity < 1.5 * vocab.GRAVITY and abs(vy0) < 0.25
+        if falling and abs(vx) < 0.5 * abs(vy0 + gravity * t[-1]):
+            fitted["restitution"] = _restitution(path, flight)
+            return Motion("fall", {"fall"}, None, fitted, bounces)
+    # 4. Translation: the first straight stretch's velocity; reflections make it a bounce
+    k0, k1 = _fit_span(segs)
     t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
     vx = _fit_line(t, xy[:, 0], 1)[0]
-    ay, vy0 = _fit_line(t - t[0], xy[:, 1], 2)[:2] if len(t) >= 4 else (0.0, _fit_line(t, xy[:, 1], 1)[0])
-    gravity = 2 * float(ay)
-    fitted = {"vx": float(vx), "vy0": float(vy0), "gravity": gravity}
-    falling = len(t) >= 4 and 0.6 * vocab.GRAVITY < gravity < 1.5 * vocab.GRAVITY and abs(vy0) < 0.25
-    if falling and abs(vx) < 0.5 * abs(vy0 + gravity * (t[-1] - t[0])):
-        fitted["restitution"] = _restitution(path, segs)
-        return Motion("fall", {"fall"}, None, fitted, bounces)
+    fitted = {"vx": float(vx)}
     v = np.array([vx, _fit_line(t, xy[:, 1], 1)[0]])
     speed = float(np.linalg.norm(v))
     fitted.update({"vy": float(v[1]), "speed": speed})
@@ -195,6 +243,15 @@ def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
     # a diagonal that meets no wall within the clip is also what a bounce looks like
     compatible = {direction, "bounce"} if "_" in direction else {direction}
     return Motion(direction, compatible, _speed_class(speed), fitted, bounces)
+
+
+def _fit_span(segs: list[tuple[int, int]]) -> tuple[int, int]:
+    """The first segment (the longest when a turn cut the first too short), without the frame at its
+    turn, which may already be past the contact."""
+    k0, k1 = segs[0] if segs[0][1] - segs[0][0] >= 2 else max(segs, key=lambda s: s[1] - s[0])
+    if len(segs) > 1 and k1 - k0 >= 4:
+        k1 -= 1
+    return k0, k1
 
 
 def _step_speed(path: Path) -> float:

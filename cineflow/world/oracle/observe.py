@@ -30,7 +30,7 @@ class ObjectReading:
     observed: Observed
     motion: motion.Motion
     path: motion.Path
-    area: float  # typical soft area, pixels
+    area: float  # typical soft area, pixels at zoom 1 (see `_area`)
 
 
 @dataclass
@@ -82,23 +82,30 @@ def _scene_background(labels: np.ndarray) -> tuple[str | None, bool]:
             counts[base] = counts.get(base, 0) + int((first == n_obj + i).sum())
     background = max(counts, key=counts.__getitem__) if any(counts.values()) else None
     H = first.shape[0]
-    band = first[H - max(1, int(round(vocab.FLOOR_HEIGHT * H * 0.7))) :]  # the floor's lower rows in frame 0
+    band = first[H - max(1, round(vocab.FLOOR_HEIGHT * H * 0.7)) :]  # the floor's lower rows in frame 0
     scene = band >= n_obj
     is_floor = np.isin(band, [n_obj + i for i, n in enumerate(names) if "floor:" in n])
     floor = bool(scene.any() and is_floor[scene].mean() > 0.6)
     return background, floor
 
 
+def _area(tr: Track, cam: camera_mod.Camera, t: int) -> float:
+    """Soft area of the track's blob in frame t, as it would be at zoom 1."""
+    b = tr.blobs[t]
+    assert b is not None
+    return b.area / float(cam.zoom[t]) ** 2
+
+
 def _path(tr: Track, cam: camera_mod.Camera, fps: float, shape: str) -> motion.Path:
     """World-space path over the frames where the object is whole enough to locate."""
     seen = tr.seen()
-    clean_areas = [tr.blobs[t].area for t in seen if tr.blobs[t].clean]  # type: ignore[union-attr]
-    typical = float(np.median(clean_areas)) if clean_areas else max(tr.blobs[t].area for t in seen)  # type: ignore[union-attr]
+    clean_areas = [_area(tr, cam, t) for t in seen if tr.blobs[t].clean]  # type: ignore[union-attr]
+    typical = float(np.median(clean_areas)) if clean_areas else max(_area(tr, cam, t) for t in seen)
     frames = []
     for t in seen:
         b = tr.blobs[t]
         assert b is not None
-        whole = 0.85 * typical <= b.area * (cam.zoom[0] / cam.zoom[t]) ** 2 <= 1.2 * typical
+        whole = 0.85 * typical <= _area(tr, cam, t) <= 1.2 * typical
         if not b.touches_edge and (b.clean or whole):
             frames.append(t)
     if len(frames) < 2:  # always in contact or at the edge: use what there is
@@ -149,7 +156,7 @@ def _read_object(tr: Track, cam: camera_mod.Camera, fps: float, walls, ground: f
         motion=mot.primary,
         speed=mot.speed,
     )
-    area = float(np.median([b.area for b in clean]))
+    area = float(np.median([_area(tr, cam, t) for t in seen if tr.blobs[t] in clean]))
     return ObjectReading(track=tr, observed=observed, motion=mot, path=path, area=area)
 
 
@@ -158,13 +165,36 @@ def _world_center(o: ObjectReading, cam: camera_mod.Camera, t: int) -> tuple[flo
     return None if b is None else cam.to_world(t, b.center)
 
 
+def _reach(a: ObjectReading, b: ObjectReading) -> float:
+    """Centre distance at which the world's contact discs of a and b touch (physics.CONTACT)."""
+    return physics.CONTACT[a.observed.shape or "square"] * _r(a) + physics.CONTACT[
+        b.observed.shape or "square"
+    ] * _r(b)
+
+
+def _positions(o: ObjectReading, cam: camera_mod.Camera) -> np.ndarray:
+    """World centre per frame [T, 2]: seen frames as seen, frames between two sightings interpolated
+    (where a hidden object must have been), NaN before the first and after the last."""
+    T = len(cam.zoom)
+    seen = o.track.seen()
+    known = np.array([_world_center(o, cam, t) for t in seen])  # (K, 2)
+    out = np.full((T, 2), np.nan)
+    span = np.arange(seen[0], seen[-1] + 1)
+    for axis in range(2):
+        out[span, axis] = np.interp(span, seen, known[:, axis])
+    return out
+
+
+def _closest(a: ObjectReading, b: ObjectReading, cam: camera_mod.Camera) -> float:
+    """Smallest centre distance over the clip, hidden stretches interpolated: one passing behind the other
+    comes far closer than two bodies that rebound at contact."""
+    d = np.linalg.norm(_positions(a, cam) - _positions(b, cam), axis=1)  # (T,)
+    return float(np.nanmin(d)) if np.isfinite(d).any() else math.inf
+
+
 def _contacts(a: ObjectReading, b: ObjectReading, cam: camera_mod.Camera) -> list[int]:
     """Frames where the two objects' contact discs meet (give or take a frame's travel)."""
-    reach = (
-        physics.CONTACT[a.observed.shape or "square"] * _r(a)
-        + physics.CONTACT[b.observed.shape or "square"] * _r(b)
-        + CONTACT_SLACK
-    )
+    reach = _reach(a, b) + CONTACT_SLACK
     out = []
     for t in range(len(cam.zoom)):
         pa, pb = _world_center(a, cam, t), _world_center(b, cam, t)
@@ -199,7 +229,8 @@ def _events(objects: list[ObjectReading], cam: camera_mod.Camera) -> list[tuple[
             if touching:
                 first = touching[0]
                 turned = (_turns(a) | _turns(b)) & set(range(first - 1, touching[-1] + 3))
-                if turned:
+                # colliding bodies rebound at contact; one passing over the other (depths differ) does not
+                if turned and _closest(a, b, cam) >= 0.7 * _reach(a, b):
                     events.append(("collide", first, (i, j)))
                 for toucher, touched in ((a, b), (b, a)):
                     before, after = touched.observed.color, touched.observed.final_color
@@ -219,7 +250,7 @@ def _occlusion(front: ObjectReading, back: ObjectReading, cam: camera_mod.Camera
     for t in range(len(cam.zoom)):
         pf = _world_center(front, cam, t)
         fb = front.track.blobs[t]
-        if pf is None or fb is None or fb.area < 0.9 * front.area * (cam.zoom[t] / cam.zoom[0]) ** 2:
+        if pf is None or fb is None or _area(front.track, cam, t) < 0.9 * front.area:
             continue
         bb = back.track.blobs[t]
         if bb is None:
@@ -228,12 +259,14 @@ def _occlusion(front: ObjectReading, back: ObjectReading, cam: camera_mod.Camera
             continue
         pb = cam.to_world(t, bb.center)
         overlap = math.hypot(pf[0] - pb[0], pf[1] - pb[1]) < _r(front) + _r(back)
-        if overlap and bb.crowded and bb.area < OCCLUDED_AREA * back.area * (cam.zoom[t] / cam.zoom[0]) ** 2:
+        if overlap and bb.crowded and _area(back.track, cam, t) < OCCLUDED_AREA * back.area:
             return t
     return None
 
 
-def _near(back: ObjectReading, pf: tuple[float, float], cam: camera_mod.Camera, t: int, front: ObjectReading) -> bool:
+def _near(
+    back: ObjectReading, pf: tuple[float, float], cam: camera_mod.Camera, t: int, front: ObjectReading
+) -> bool:
     s = back.track.last_seen(t)
     if s is None:
         return False
@@ -243,7 +276,7 @@ def _near(back: ObjectReading, pf: tuple[float, float], cam: camera_mod.Camera, 
 
 def observe(frames: np.ndarray, fps: float) -> Scene:
     """Read a clip: frames uint8 [T, H, W, 3] at `fps` -> Scene."""
-    T, H, W, _ = frames.shape
+    _, H, W, _ = frames.shape
     detections, labels = detect.detect(frames)
     cam = camera_mod.estimate(frames, labels)
     background, floor = _scene_background(labels)

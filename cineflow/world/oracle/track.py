@@ -27,6 +27,8 @@ from cineflow.world.oracle.detect import Blob
 SEEN, HIDDEN, OFFSCREEN, TINY, MISSING = "seen", "hidden", "offscreen", "tiny", "missing"
 COLOR_CHANGE_COST = 1.2  # in radii of distance: a touched object may change colour, but rarely
 GATE = 3.5  # largest cost (in radii) at which a blob continues a track
+SHAPE_CHANGE_COST = 0.5  # a clean blob of another shape is unlikely to be the same object
+MERGED_AREA = 1.5  # a blob this much larger than the object's usual area holds a neighbour too
 REACQUIRE_GATE = 0.35  # fraction of the frame's longer side a hidden/offscreen track may drift
 
 
@@ -69,46 +71,75 @@ class Track:
         return None
 
 
+def _reliable(track: Track, before: int) -> list[int]:
+    """Frames before `before` where the track's blob is the object alone (not merged with a neighbour)."""
+    areas = [b.area for b in track.blobs[:before] if b is not None and not b.crowded]
+    typical = sorted(areas)[len(areas) // 2] if areas else None
+    return [
+        t
+        for t, b in enumerate(track.blobs[:before])
+        if b is not None and (typical is None or b.area < MERGED_AREA * typical)
+    ]
+
+
 def _predict(track: Track, t: int) -> tuple[float, float] | None:
-    s = track.last_seen(t)
-    if s is None:
-        return None
+    """Constant-velocity guess from the last two reliable observations (a merged blob's centre is not the
+    object's, and a velocity through it would send the track after its neighbour)."""
+    frames = _reliable(track, t)
+    if not frames:
+        s = track.last_seen(t)
+        return None if s is None else track.blobs[s].center  # type: ignore[union-attr]
+    s = frames[-1]
     cx, cy = track.blobs[s].center  # type: ignore[union-attr]
-    p = track.last_seen(s)
-    if p is None or s - p > 3:
+    if len(frames) < 2 or s - frames[-2] > 3:
         return cx, cy
+    p = frames[-2]
     px, py = track.blobs[p].center  # type: ignore[union-attr]
     vx, vy = (cx - px) / (s - p), (cy - py) / (s - p)
     return cx + vx * (t - s), cy + vy * (t - s)
 
 
 def _cost(track: Track, pred: tuple[float, float], blob: Blob, t: int) -> float:
-    s = track.last_seen(t)
-    last = track.blobs[s]  # type: ignore[index]
+    frames = _reliable(track, t) or [track.last_seen(t)]
+    last = track.blobs[frames[-1]]  # type: ignore[index]
     assert last is not None
     scale = max(last.radius, 2.0)
     dist = math.hypot(blob.center[0] - pred[0], blob.center[1] - pred[1]) / scale
     color = 0.0 if blob.color == last.color else COLOR_CHANGE_COST
     area = 0.5 * abs(math.log(max(blob.area, 1.0) / max(last.area, 1.0)))
-    return dist + color + area
+    shape = SHAPE_CHANGE_COST if blob.clean and last.clean and blob.shape != last.shape else 0.0
+    return dist + color + area + shape
 
 
 def _merge(a: Blob, b: Blob) -> Blob:
     """One observation from two pieces of one object (cut in two by something in front of it)."""
     w = a.area + b.area
-    center = ((a.center[0] * a.area + b.center[0] * b.area) / w, (a.center[1] * a.area + b.center[1] * b.area) / w)
+    center = (
+        (a.center[0] * a.area + b.center[0] * b.area) / w,
+        (a.center[1] * a.area + b.center[1] * b.area) / w,
+    )
     box = (min(a.box[0], b.box[0]), min(a.box[1], b.box[1]), max(a.box[2], b.box[2]), max(a.box[3], b.box[3]))
     big = a if a.area >= b.area else b
     return dataclasses.replace(big, area=w, center=center, box=box, crowded=True)
 
 
-def _absence(pred: tuple[float, float], radius: float, blobs: list[Blob], width: int, height: int) -> str:
+def _absence(
+    pred: tuple[float, float],
+    last: tuple[float, float],
+    radius: float,
+    blobs: list[Blob],
+    width: int,
+    height: int,
+) -> str:
+    """Why a track found no blob: predicted off screen, or behind/inside another blob where it was
+    predicted or where it was last seen (a hidden object's motion is a guess), else missing."""
     x, y = pred
     if x < radius or y < radius or x > width - radius or y > height - radius:
         return OFFSCREEN
     for b in blobs:
-        if math.hypot(b.center[0] - x, b.center[1] - y) < radius + b.radius:
-            return HIDDEN
+        for px, py in (pred, last):
+            if math.hypot(b.center[0] - px, b.center[1] - py) < radius + b.radius:
+                return HIDDEN
     return MISSING
 
 
@@ -169,8 +200,9 @@ def track(detections: list[list[Blob]], width: int, height: int, min_area: float
             if tr.blobs[t] is not None:
                 tr.state[t] = SEEN
             elif tr.start < t:
-                pred = preds.get(tr.id) or tr.blobs[tr.last_seen(t)].center  # type: ignore[union-attr]
-                tr.state[t] = _absence(pred, tr.radius(), blobs, width, height)
+                last = tr.blobs[tr.last_seen(t)].center  # type: ignore[union-attr]
+                pred = preds.get(tr.id) or last
+                tr.state[t] = _absence(pred, last, tr.radius(), blobs, width, height)
                 if tr.state[t] == MISSING and _shrunk(tr, t, min_area):
                     tr.state[t] = TINY
     return _drop_artefacts(tracks)

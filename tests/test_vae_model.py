@@ -1,0 +1,119 @@
+"""The causal video VAE: shapes, causality, latent scaling inside encode/decode, save/load."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from cineflow.config import VAEConfig
+from cineflow.models.vae import VideoVAE, load_vae, save_vae
+
+DEBUG = VAEConfig(latent_channels=4, base_channels=4, channel_mult=(1, 2, 2))
+
+
+def make_vae(cfg: VAEConfig = DEBUG, seed: int = 0) -> VideoVAE:
+    """A random-init VAE whose zero-initialised convolutions get noise too, so every path carries signal."""
+    torch.manual_seed(seed)
+    vae = VideoVAE(cfg).eval()
+    with torch.no_grad():
+        for p in vae.parameters():
+            if p.ndim == 5 and not p.any():
+                p.normal_(0, 0.05)
+    return vae
+
+
+def video(t: int, h: int = 16, w: int = 16, seed: int = 1) -> torch.Tensor:
+    return torch.rand(1, 3, t, h, w, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+@pytest.mark.parametrize(("t", "h", "w"), [(1, 16, 16), (5, 16, 32), (9, 24, 16)])
+def test_latent_and_video_shapes(t: int, h: int, w: int) -> None:
+    vae = make_vae()
+    with torch.no_grad():
+        z = vae.encode(video(t, h, w))
+        assert tuple(z.shape) == (1, *vae.latent_shape(t, h, w)) == (1, 4, 1 + (t - 1) // 4, h // 8, w // 8)
+        assert tuple(vae.decode(z).shape) == (1, 3, t, h, w)
+
+
+def test_encoder_and_decoder_are_causal() -> None:
+    vae = make_vae()
+    x = video(9)
+    with torch.no_grad():
+        z = vae.encode(x)
+        z_head = vae.encode(x[:, :, :5])  # frames 0-4 -> latent frames 0-1, whatever comes after
+        z_image = vae.encode(x[:, :, :1])  # an image is a 1-frame video
+        assert torch.allclose(z[:, :, :2], z_head, atol=1e-5)
+        assert torch.allclose(z[:, :, :1], z_image, atol=1e-5)
+        y = vae.decode(z)
+        assert torch.allclose(y[:, :, :5], vae.decode(z[:, :, :2]), atol=1e-5)
+        # and the future does matter: the last latent frame changes when the last frames change
+        x2 = x.clone()
+        x2[:, :, 5:] = -x2[:, :, 5:]
+        assert not torch.allclose(vae.encode(x2)[:, :, 2], z[:, :, 2], atol=1e-3)
+
+
+def test_scale_and_shift_are_applied_inside() -> None:
+    plain = make_vae()
+    scaled = make_vae(dataclasses.replace(DEBUG, scale=2.0, shift=0.5))
+    x = video(5)
+    with torch.no_grad():
+        z_plain, z_scaled = plain.encode(x), scaled.encode(x)
+        assert torch.allclose(z_scaled, (z_plain - 0.5) * 2.0, atol=1e-5)
+        assert torch.allclose(scaled.decode(z_scaled), plain.decode(z_plain), atol=1e-5)
+
+
+def test_sample_draws_from_the_posterior() -> None:
+    vae = make_vae()
+    x = video(5)
+    with torch.no_grad():
+        mean = vae.encode(x)
+        a = vae.encode(x, sample=True, generator=torch.Generator().manual_seed(3))
+        b = vae.encode(x, sample=True, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, mean, atol=1e-4)
+
+
+def test_training_forward_returns_reconstruction_and_posterior() -> None:
+    vae = make_vae().train()
+    x = video(5)
+    recon, mean, logvar = vae(x, torch.Generator().manual_seed(0))
+    assert recon.shape == x.shape and mean.shape == logvar.shape == (1, 4, 2, 2, 2)
+    recon.abs().mean().backward()
+    assert all(p.grad is not None for p in vae.parameters())
+
+
+@pytest.mark.parametrize(
+    ("size", "match"),
+    [((4, 16, 16), "num_frames"), ((5, 12, 16), "height and width"), ((0, 16, 16), "num_frames")],
+)
+def test_bad_sizes_raise_clear_errors(size: tuple[int, int, int], match: str) -> None:
+    vae = make_vae()
+    with pytest.raises(ValueError, match=match):
+        vae.encode(torch.zeros(1, 3, *size))
+
+
+def test_bad_configs_raise() -> None:
+    with pytest.raises(ValueError, match="spatial_down"):
+        VideoVAE(dataclasses.replace(DEBUG, spatial_down=16))
+    with pytest.raises(ValueError, match="temporal_down"):
+        VideoVAE(dataclasses.replace(DEBUG, temporal_down=8))
+    with pytest.raises(ValueError, match="latents"):
+        make_vae().decode(torch.zeros(1, 3, 1, 2, 2))
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    vae = make_vae(dataclasses.replace(DEBUG, scale=1.7, shift=-0.2))
+    save_vae(vae, tmp_path / "vae")
+    assert sorted(p.name for p in (tmp_path / "vae").iterdir()) == [
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+    ]
+    loaded = load_vae(tmp_path / "vae")
+    assert loaded.cfg == vae.cfg
+    x = video(5)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(x), vae.encode(x))
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
+        load_vae(tmp_path / "missing")
