@@ -8,7 +8,7 @@ For `--clips` marked clips (Flatland stream `--seed`, clip k), each stored the w
   - re-encoded with H.264 at CRF 28;
   - downscaled 2x (Pillow, area average) from the stored file;
   - both: downscaled, then re-encoded at CRF 28;
-  - flicker (on `--noise-clips` clips): Gaussian luma noise of sd 4, 8, 16 on every pixel of every frame
+  - flicker (on `--noise-clips` clips): Gaussian luma noise of sd 4..64 on every pixel of every frame
     before marking, as a model's decoder might add, then stored at CRF 18.
 Prints the detection rate after each (target >= 99%), the z-scores' spread, and the PSNR of marked vs
 unmarked frames (target >= 40 dB). Then false positives on `--unmarked` unmarked clips from another
@@ -31,7 +31,7 @@ from cineflow.provenance import watermark
 from cineflow.world.stream import make_clip
 
 UNMARKED_STREAM = 1_000_003  # a stream seed far from the marked clips' seeds
-NOISE_SIGMAS = (4, 8, 16)  # grey levels of per-pixel, per-frame luma noise
+NOISE_SIGMAS = (4, 8, 16, 32, 64)  # grey levels of per-pixel, per-frame luma noise
 
 
 def h264(frames: np.ndarray, crf: int, folder: Path) -> np.ndarray:

@@ -222,7 +222,7 @@ class Pipeline:
         from tqdm.auto import tqdm
 
         from cineflow.diffusion import sampling
-        from cineflow.io import from_tensor
+        from cineflow.io import from_tensor, to_tensor
 
         # 1. Check every input before allocating anything
         cfg = self.config
@@ -246,9 +246,8 @@ class Pipeline:
             raise ValueError("callback_on_step_end: must be callable(pipe, step, t, state) or None")
         if boxes:
             raise ValueError("boxes: this model has no box attention (transformer max_boxes=0); pass None")
-        if conditions:
-            raise ValueError("conditions: this model takes no frame conditions yet; pass None")
         num_frames, height, width, notes = self.snap(num_frames, height, width)
+        prefix = _condition_prefix(conditions, num_frames, height, width, self.vae.cfg.temporal_down)
         for note in notes:
             warnings.warn(f"snapped {note}", stacklevel=2)
 
@@ -263,6 +262,13 @@ class Pipeline:
         shape = self.latent_shape(num_frames, height, width)
         generator = torch.Generator().manual_seed(seed)
         x = torch.randn(shape, generator=generator).to(device)  # (1, c, t, h, w)
+        x_cond = cond_mask = None
+        if prefix is not None:  # given frames are encoded and held clean (t = 0) by the solver
+            z = self.vae.encode(to_tensor(prefix)[None].to(device, self.vae_dtype)).float()  # (1, c, k, h, w)
+            x_cond = torch.zeros_like(x)
+            x_cond[:, :, : z.shape[2]] = z
+            cond_mask = torch.zeros(1, shape[2], dtype=torch.bool, device=device)
+            cond_mask[:, : z.shape[2]] = True
 
         # 4. Integrate the flow ODE from t=1 (noise) to t=0 (data), guidance in the sampler
         sigmas = sampling.sigmas_for_tokens(steps, self.num_tokens(shape), device=device)
@@ -279,7 +285,9 @@ class Pipeline:
                 callback_on_step_end(self, i, t, {"latents": latents})
 
         try:
-            x = sampling.SOLVERS[cfg.solver](velocity, x, sigmas, callback=on_step)  # (1, c, t, h, w)
+            solver = sampling.SOLVERS[cfg.solver]
+            # (1, c, t, h, w), condition frames held at x_cond
+            x = solver(velocity, x, sigmas, x_cond=x_cond, cond_mask=cond_mask, callback=on_step)
         finally:
             bar.close()
 
@@ -353,6 +361,41 @@ class Pipeline:
 
 
 # ---------------------------------------------------------------------- input checks
+
+
+def _condition_prefix(conditions: Any, num_frames: int, height: int, width: int, temporal_down: int):
+    """The frames a generation must start with, uint8 [k, H, W, 3], or None; checked, nothing encoded.
+
+    The causal VAE encodes a prefix of 1 + 4j frames exactly as it would inside the whole video, so a prefix
+    is what can be held clean: an image (image-to-video) or a video (extension forward).
+    """
+    if conditions is None or (isinstance(conditions, list | tuple) and not conditions):
+        return None
+    usage = "conditions: give [{'image': uint8 [H, W, 3]}] or [{'video': uint8 [T, H, W, 3]}], a prefix"
+    if (
+        not isinstance(conditions, list | tuple)
+        or len(conditions) != 1
+        or not isinstance(conditions[0], dict)
+    ):
+        raise ValueError(usage)
+    if set(conditions[0]) not in ({"image"}, {"video"}):
+        raise ValueError(f"{usage}; got keys {sorted(conditions[0])}")
+    ((kind, value),) = conditions[0].items()
+    frames = np.asarray(value)
+    if kind == "image":
+        frames = frames[None]
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
+        raise ValueError(
+            f"conditions: the {kind} must be uint8 [..., {height}, {width}, 3] (the output size), "
+            f"got {frames.dtype} {list(np.shape(value))}"
+        )
+    k = frames.shape[0]
+    if (k - 1) % temporal_down or k >= num_frames:
+        raise ValueError(
+            f"conditions: a video prefix has 1 + {temporal_down}j frames, fewer than num_frames "
+            f"({num_frames}); got {k}"
+        )
+    return frames
 
 
 def _round_half_up(x: float) -> int:

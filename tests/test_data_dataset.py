@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from cineflow import io
+from cineflow.cli import main
 from cineflow.data.buckets import BucketConfig, BucketSpec
 from cineflow.data.dataset import VideoDataset
 
@@ -120,3 +122,22 @@ def test_argument_errors(dataset_file: Path) -> None:
         VideoDataset(dataset_file, num_frames=8)
     with pytest.raises(ValueError, match="fps"):
         VideoDataset(dataset_file, fps=0)
+
+
+def test_cli_buckets_counts_rows_per_bucket(dataset_file: Path, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "buckets.yaml"
+    config.write_text(
+        "specs:\n"
+        "  - {resolution: 32, num_frames: 9, batch_size: 2}\n"
+        "  - {resolution: 32, num_frames: 1, batch_size: 4}\n"
+        "aspect_ratios: [1.0]\n"
+    )
+    assert main(["data", "buckets", str(dataset_file), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "32x32x9" in out and "32x32x1" in out and "3 of 4 rows usable" in out
+    assert main(["data", "buckets", str(dataset_file), "--config", str(config), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["buckets"] == {"32x32x1": 1, "32x32x9": 2} and data["counts"] == {"unreadable": 1}
+    config.write_text("specs: []\nsizes: [1]\n")
+    assert main(["data", "buckets", str(dataset_file), "--config", str(config)]) == 2
+    assert "unknown keys" in capsys.readouterr().err

@@ -49,13 +49,18 @@ BAD = [
     ({"fps": 0}, "fps"),
     ({"boxes": [[0, 0, 1, 1]]}, "boxes"),
     ({"callback_on_step_end": 3}, "callback_on_step_end"),
+    ({"conditions": [{"mask": 1}]}, "conditions"),
+    ({"conditions": [{"image": np.zeros((16, 16, 3), np.float32)}]}, "conditions"),
+    ({"conditions": [{"image": np.zeros((32, 16, 3), np.uint8)}]}, "conditions"),
+    ({"conditions": [{"video": np.zeros((5, 16, 16, 3), np.uint8)}]}, "conditions"),  # = num_frames
+    ({"conditions": [{"video": np.zeros((2, 16, 16, 3), np.uint8)}]}, "conditions"),  # not 1 + 4j
 ]
 
 
 @pytest.mark.parametrize(
     ("override", "name"),
     BAD,
-    ids=[repr(override) for override, _ in BAD],
+    ids=[f"{name}-{i}" for i, (_, name) in enumerate(BAD)],
 )
 def test_bad_input_is_refused_before_any_work(pipe, monkeypatch, override, name):
     def no_work(*args, **kwargs):
@@ -140,3 +145,25 @@ def test_save_writes_a_readable_video(pipe, tmp_path, suffix):
     out.save(path)
     info = probe(path)
     assert (info.frames, info.height, info.width) == (5, 16, 16)
+
+
+def test_an_image_condition_is_held_as_the_first_frame(pipe):
+    from cineflow.io import to_tensor
+
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[4:12, 4:12] = (230, 50, 50)
+    seen = []
+    kwargs = {**SMALL, "num_frames": 9}
+    out = pipe(
+        "a red square",
+        **kwargs,
+        conditions=[{"image": image}],
+        callback_on_step_end=lambda *a: seen.append(a),
+    )
+    free = pipe("a red square", **kwargs)
+    with torch.no_grad():
+        z = pipe.vae.encode(to_tensor(image[None])[None])  # (1, c, 1, h, w)
+    for _, _, _, state in seen:  # latent frame 0 is the encoded image after every step
+        assert torch.equal(state["latents"][:, :, :1], z)
+    assert not (out.frames == free.frames).all()
+    assert out.frames.shape == (9, 16, 16, 3)

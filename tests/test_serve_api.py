@@ -131,6 +131,16 @@ def test_out_of_range_inputs_are_rejected_before_any_work(tmp_path, body):
         assert client.get("/v1/videos").json()["data"] == []
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"prompt": "\xff"}', b"NaN", b'{"prompt": "x", "seed": 1e400}', b"{"],
+)
+def test_malformed_json_is_a_4xx_never_a_crash(tmp_path, raw):
+    with serve(tmp_path) as client:
+        response = client.post("/v1/videos", content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 422, response.text
+
+
 def test_queue_full_answers_429_with_retry_after(tmp_path):
     generate, release, started = gated_generator()
     with serve(tmp_path, generate, max_queue=2) as client:
@@ -303,3 +313,39 @@ def test_generated_dataclass_is_what_the_worker_writes(tmp_path):
         (tmp_path / "out.mp4").write_bytes(client.get(f"/v1/videos/{video['id']}/content").content)
         out = read_video(tmp_path / "out.mp4")
         assert out.frames.shape == (5, 16, 16, 3) and out.fps == pytest.approx(4.0)
+
+
+def test_store_transitions_only_move_forward_and_flag_cancels(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job = store.create({"prompt": "x"}, max_queue=5)
+    assert store.set_progress(job.id, 50) is True  # not in progress: the caller must stop
+    claimed = store.claim_next()
+    assert claimed.id == job.id and claimed.status == "in_progress" and store.claim_next() is None
+    assert store.set_progress(job.id, 40) is False and store.get(job.id).progress == 40
+    store.set_progress(job.id, 30)
+    assert store.get(job.id).progress == 40  # progress never goes back
+    assert store.request_cancel(job.id).cancel_requested
+    assert store.set_progress(job.id, 60) is True  # the worker sees the cancel at its next step
+    assert store.finish(job.id, "canceled") and not store.finish(job.id, "completed")
+    assert store.get(job.id).status == "canceled"
+    with pytest.raises(ValueError, match="status"):
+        store.finish(job.id, "queued")
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "0"], "--port"),
+        (["--port", "70000"], "--port"),
+        (["--api-key", "short"], "--api-key"),
+        (["--model", "/no/such/model"], "--model"),
+        (["--max-queue", "0"], "--max-queue"),
+        (["--job-timeout", "-1"], "--job-timeout"),
+    ],
+)
+def test_serve_cli_refuses_bad_arguments_with_exit_2(argv, message, capsys):
+    from cineflow.cli import main
+
+    assert main(["serve", *argv]) == 2
+    assert message in capsys.readouterr().err

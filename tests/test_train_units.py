@@ -144,3 +144,22 @@ def test_shipped_configs_load(name):
     path = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
     cfg = load_train_config(load_yaml(path))
     assert isinstance(cfg, TrainConfig) and dit_config(cfg).in_channels > 0
+
+
+def test_condition_frames_are_clean_and_out_of_the_loss():
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from cineflow.train.loop import Batches, build_models
+
+    debug = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "debug.yaml")
+    for prob in (0.0, 1.0):
+        cfg = load_train_config(debug, [f"cond_prob={prob}", "data.num_frames=9"])
+        vae, _, text = build_models(cfg, CPU.device)
+        batch = Batches(cfg, CPU, vae, text, nullcontext).get(step=0, micro=0)
+        if prob == 0.0:
+            assert batch.frame_weights is None and (batch.t > 0).all()
+            continue
+        given = batch.frame_weights == 0  # (B, t): a non-empty prefix, never every frame
+        assert given[:, 0].all() and not given[:, -1].any()
+        assert (batch.t[given] == 0).all() and (batch.t[~given] > 0).all()

@@ -114,16 +114,36 @@ def test_visible_fraction_at_the_edge_and_behind_another():
 
 
 def test_visible_fraction_agrees_with_the_pixels():
-    """Across an occlusion, `visible` matches the share of the back object's own pixels left on screen."""
+    """Across an occlusion, `visible` matches the share of the back object's colour left on screen.
+
+    Each pixel is unmixed into its blue and yellow weights (3 channels, 2 unknowns over the background),
+    so anti-aliased edges count by their coverage."""
     back = ObjectSpec("blue", "square", size="large", x=0.5, y=0.5, depth=0)
     front = ObjectSpec("yellow", "star", size="large", motion="right", speed="fast", x=0.1, y=0.55, depth=1)
     spec = SceneSpec(objects=(back, front), width=128, height=128)
     ann = physics.simulate(spec)
     frames = render.render(spec, ann)
     alone = render.render(SceneSpec(objects=(back,), width=128, height=128), physics.simulate(spec))
-    blue = (frames == vocab.COLORS["blue"]).all(-1).sum((1, 2))
-    blue_alone = (alone == vocab.COLORS["blue"]).all(-1).sum((1, 2))
+    bg = np.array(vocab.BACKGROUNDS["black"], dtype=float)
+    mix = np.stack([np.array(vocab.COLORS[c]) - bg for c in ("blue", "yellow")], axis=1)  # [3, 2]
+
+    def blue_weight(x: np.ndarray) -> np.ndarray:
+        return ((x.astype(float) - bg) @ np.linalg.pinv(mix).T)[..., 0].sum((1, 2))  # [T]
+
+    blue, blue_alone = blue_weight(frames), blue_weight(alone)
     visible = np.array([frame[0].visible for frame in ann.frames])
     assert visible.min() < 0.7, "the star must pass over the square"
-    np.testing.assert_allclose(blue / blue_alone, visible, atol=0.04)
+    np.testing.assert_allclose(blue / blue_alone, visible, atol=0.01)
     assert any(e.kind == "occlude" and e.objects == (1, 0) for e in ann.events)
+
+
+@pytest.mark.parametrize(("x", "y"), [(0.0, 0.5), (1.0, 0.3), (0.6, 0.0), (1.0, 1.0), (-0.2, 0.5)])
+def test_objects_at_the_frame_edge_are_clipped_not_shifted(x, y):
+    obj = ObjectSpec("white", "triangle", size="large", x=x, y=y, angle=30.0)
+    spec = SceneSpec(objects=(obj,), width=96, height=96, num_frames=1)
+    ann = physics.simulate(spec)
+    frame = render.render(spec, ann)[0].astype(float)
+    bg, fg = vocab.BACKGROUNDS["black"][0], vocab.COLORS["white"][0]
+    seen = ((frame[..., 0] - bg) / (fg - bg)).sum()
+    area = render.UNIT_AREA["triangle"] * (vocab.SIZES["large"] / 2 * 96) ** 2
+    assert seen / area == pytest.approx(ann.frames[0][0].visible, abs=0.01)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from cineflow.config import ServeConfig
 
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         job_timeout_s=args.job_timeout,
     )
     auth = f"{len(keys)} API key(s)" if keys else "no API key (anyone who can reach it may use it)"
+    if not keys and config.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"cineflow serve: warning: listening on {config.host} without --api-key", file=sys.stderr)
     print(f"cineflow serve: http://{config.host}:{config.port}/  data in {config.data_dir}, {auth}")
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
     return 0

@@ -38,7 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     length.add_argument("--seconds", type=float, help="duration in seconds (0..60; frames = seconds*fps + 1)")
     length.add_argument("--frames", type=int, help="number of frames (default 17; 1 writes a .png image)")
     p.add_argument("--fps", type=int, default=8, help="frames per second (default 8)")
-    p.add_argument("--scenario", default=None, help="one scenario for every clip (default: a random mix)")
+    p.add_argument(
+        "--scenario",
+        default=None,
+        help="one scenario for all clips, e.g. collide, fall, pan_left (docs/flatland.md; default: mixed)",
+    )
     p.add_argument("--split", default="train", help="caption templates: train or heldout (default train)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality 0..51, lower is better (default 18)")
     p.set_defaults(func=run_sample)

@@ -68,9 +68,11 @@ class VideoDataset(torch.utils.data.Dataset):
             else:
                 size = f"{entry.width}x{entry.height}, {frames} frames"
                 report.issues.append(_issue(entry, "no_bucket", f"{size} fits no bucket"))
-        self._members: dict[Bucket, list[int]] = {}
+        self._members: dict[Bucket, list[int]] = {}  # the rows of each bucket, and each row's place there
+        self._place: list[int] = []
         for i, bucket in enumerate(self.buckets):
-            self._members.setdefault(bucket, []).append(i)
+            self._place.append(len(self._members.setdefault(bucket, [])))
+            self._members[bucket].append(i)
         report.issues.sort(key=lambda i: i.index)
         report.entries = list(self.entries)
         self.report: Report = report
@@ -99,10 +101,10 @@ class VideoDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         """(video float [3, T, H, W] in [-1, 1] at this row's bucket size, caption)."""
         bucket = self.buckets[index]
-        same_bucket = self._members[bucket]
-        start = same_bucket.index(index)
+        same_bucket, start = self._members[bucket], self._place[index]
         # Try this row, then the following rows of its bucket: a deterministic stand-in for a broken file.
-        for i in same_bucket[start:] + same_bucket[:start]:
+        for k in range(len(same_bucket)):
+            i = same_bucket[(start + k) % len(same_bucket)]
             entry = self.entries[i]
             try:
                 return self.load(entry, bucket, i), entry.row.text

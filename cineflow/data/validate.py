@@ -38,7 +38,7 @@ REASONS = {
 }
 # Accepted, but worth knowing.
 NOTES = {
-    "variable_fps": "frame intervals vary; reading resamples by timestamps to a constant rate",
+    "variable_fps": "frame intervals vary; reading with fps= resamples by timestamps to a constant rate",
     "odd_size": "odd height or width; frames are resized and cropped to a bucket, so this is fine",
     "single_frame": "a 1-frame video: it is used as an image",
 }

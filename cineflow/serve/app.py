@@ -30,13 +30,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 
 from cineflow.config import ServeConfig
+from cineflow.serve import middleware
 from cineflow.serve.jobs import Job, JobStore, QueueFullError
+from cineflow.serve.middleware import api_error
 from cineflow.serve.schemas import (
     JOB_ID,
     ErrorBody,
@@ -86,17 +87,6 @@ _CREATE_BODY = {
         },
     }
 }
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; frame-ancestors 'none'",
-}
-
-
-def api_error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> HTTPException:
-    return HTTPException(status, detail={"message": message, "code": code}, headers=headers)
 
 
 def create_app(config: ServeConfig | None = None, generate: Generate | None = None) -> FastAPI:
@@ -135,8 +125,7 @@ def create_app(config: ServeConfig | None = None, generate: Generate | None = No
     )
     app.state.store, app.state.worker, app.state.config = store, worker, config
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    _install_middleware(app, config)
-    _install_error_handlers(app)
+    middleware.install(app, config.max_body_bytes)
 
     async def require_api_key(request: Request) -> None:
         if not config.api_keys:
@@ -305,7 +294,7 @@ async def _read_create_body(request: Request, config: ServeConfig) -> tuple[Any,
     if media == "application/json":
         try:
             return json.loads(await request.body()), None
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: [[[[...]]]]
             raise api_error(422, f"body: not valid JSON ({e})", "invalid_json") from e
     if media not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise api_error(
@@ -392,93 +381,6 @@ def _save_png(image, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(buf.getvalue())
     tmp.replace(path)
-
-
-def _install_middleware(app: FastAPI, config: ServeConfig) -> None:
-    # Plain ASGI middleware: Starlette's BaseHTTPMiddleware would run the body in a task group and
-    # turn the 413 raised while reading it into an ExceptionGroup (a 500).
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-
-
-class SecurityHeaders:
-    """Add `_SECURITY_HEADERS` to every response that does not set them itself."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message) -> None:
-            if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [
-                    (k.lower().encode(), v.encode())
-                    for k, v in _SECURITY_HEADERS.items()
-                    if k.lower().encode() not in present
-                ]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class BodyLimit:
-    """Refuse a request body over `max_bytes` with 413: by Content-Length up front, else while reading."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            body = _error_body(413, f"request body over {self.max_bytes} bytes", "body_too_large")
-            await JSONResponse(body, status_code=413)(scope, receive, send)
-            return
-        received = 0
-
-        async def limited():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise api_error(413, f"request body over {self.max_bytes} bytes", "body_too_large")
-            return message
-
-        await self.app(scope, limited, send)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        if isinstance(exc.detail, dict):
-            body = _error_body(exc.status_code, exc.detail["message"], exc.detail["code"])
-        else:
-            body = _error_body(exc.status_code, str(exc.detail), None)
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
-        return JSONResponse(_error_body(422, "; ".join(problems)[:2000], "invalid_value"), status_code=422)
-
-
-def _error_body(status: int, message: str, code: str | None) -> dict[str, Any]:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    if status == 401:
-        kind = "authentication_error"
-    return {"error": {"message": message, "type": kind, "code": code}}
 
 
 def _static(name: str) -> str:

@@ -122,11 +122,6 @@ class JobStore:
                 ).fetchall()
         return [_job(r) for r in rows[:limit]], len(rows) > limit
 
-    def count(self, status: str) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()
-        return n
-
     def recent_durations(self, n: int = 10) -> list[float]:
         """Run times, seconds, of the last `n` completed jobs (for Retry-After)."""
         with self._lock:

@@ -94,10 +94,6 @@ class Worker:
         if current is not None and current[0] == job_id:
             current[1].set()
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     def _loop(self) -> None:
         while not self._shutdown.is_set():
             job = self.store.claim_next()

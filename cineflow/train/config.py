@@ -73,6 +73,7 @@ class TrainConfig:
     max_steps: int = 1000  # optimizer steps
     precision: str = "bf16"  # bf16 autocast (AMX on CPU, tensor cores on GPU) or fp32
     text_dropout: float = 0.1  # probability a caption is replaced by "" (the unconditional prompt for CFG)
+    cond_prob: float = 0.0  # probability a sample's first latent frames are given clean (i2v, extension)
     seed: int = 0  # model initialisation
     log_every: int = 10
     sample_every: int = 0  # write sample videos every N steps (0: only at the end)
@@ -112,6 +113,7 @@ def check_train_config(cfg: TrainConfig) -> None:
         _need(getattr(cfg, key) >= 1, f"{key}: must be >= 1")
     _need(cfg.sample_every >= 0, "sample_every: must be >= 0")
     _need(0.0 <= cfg.text_dropout < 1.0, "text_dropout: must be in [0, 1)")
+    _need(0.0 <= cfg.cond_prob <= 1.0, "cond_prob: must be in [0, 1]")
     _need(0.0 <= cfg.ema.decay < 1.0 and cfg.ema.every >= 1, "ema.decay: in [0, 1); ema.every: >= 1")
     _need(cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr), "optim.lr: must be a positive number")
     _need(cfg.optim.warmup_steps >= 0 and cfg.optim.grad_clip >= 0, "optim.warmup_steps/grad_clip: >= 0")

@@ -35,13 +35,15 @@ METRICS_FILE = "metrics.jsonl"
 
 @dataclass
 class Batch:
-    """One micro-batch on one rank: latents [B, c, t, h, w], captions (already dropped to ""), and the
-    per-sample timesteps [B, t] and noise [B, c, t, h, w]."""
+    """One micro-batch on one rank: latents [B, c, t, h, w], captions (already dropped to ""), the
+    per-sample timesteps [B, t] (0 on condition frames) and noise [B, c, t, h, w], and loss weights [B, t]
+    (0 on condition frames; None when no frame is a condition)."""
 
     latents: torch.Tensor
     captions: list[str]
     t: torch.Tensor
     noise: torch.Tensor
+    frame_weights: torch.Tensor | None = None
 
 
 # ---------------------------------------------------------------------- models
@@ -97,16 +99,31 @@ class Batches:
         indices = self.indices(step, micro)
         latents, captions = self.source(indices, self.autocast)  # (B, c, t, h, w)
         latents = latents.float().to(self.world.device)
-        ts, noises, texts = [], [], []
+        frames = latents.shape[2]
+        ts, noises, texts, conds = [], [], [], []
         for g, caption in zip(indices, captions, strict=True):
             gen = torch.Generator().manual_seed(sample_seed(self.cfg.data.seed, g))
             drop = torch.rand((), generator=gen).item() < self.cfg.text_dropout
             texts.append("" if drop else caption)
-            ts.append(flow.sample_t(1, latents.shape[2], shift=self.shift(latents), generator=gen))
+            ts.append(flow.sample_t(1, frames, shift=self.shift(latents), generator=gen))
             noises.append(torch.randn(latents.shape[1:], generator=gen))
+            conds.append(self.condition_prefix(frames, gen))
         t = torch.cat(ts).to(self.world.device)  # (B, t)
         noise = torch.stack(noises).to(self.world.device)  # (B, c, t, h, w)
-        return Batch(latents=latents, captions=texts, t=t, noise=noise)
+        if not any(conds):
+            return Batch(latents=latents, captions=texts, t=t, noise=noise)
+        cond_mask = torch.arange(frames)[None] < torch.tensor(conds)[:, None]  # (B, t)
+        t, weights = flow.condition_frames(t, cond_mask.to(self.world.device))
+        return Batch(latents=latents, captions=texts, t=t, noise=noise, frame_weights=weights)
+
+    def condition_prefix(self, frames: int, gen: torch.Generator) -> int:
+        """How many leading latent frames of a sample are given clean: 0, or with probability cond_prob
+        1..frames-1 (1 is image-to-video, more is extending a video)."""
+        if self.cfg.cond_prob == 0 or frames < 2:
+            return 0  # draws nothing, so runs without conditions keep their sample sequence
+        if torch.rand((), generator=gen).item() >= self.cfg.cond_prob:
+            return 0
+        return int(torch.randint(1, frames, (), generator=gen))
 
     def shift(self, latents: torch.Tensor) -> float:
         pt, ph, pw = dit_config(self.cfg).patch_size
@@ -196,7 +213,7 @@ def train_step(
         with sync:
             with autocast():
                 pred = model(x_t, b.t, text, mask, pooled)  # (B, c, t, h, w)
-            loss = flow.loss(pred.float(), flow.target(b.latents, b.noise))
+            loss = flow.loss(pred.float(), flow.target(b.latents, b.noise), b.frame_weights)
             (loss / cfg.grad_accum).backward()
         total += loss.detach() / cfg.grad_accum
     clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf

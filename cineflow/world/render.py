@@ -42,10 +42,9 @@ STAR_INNER = 0.5  # inner radius of the 5-pointed star, as a fraction of its out
 # Corners of each shape for R = 1, angle 0, in image axes (y down): triangles and stars point up.
 _SQRT3 = math.sqrt(3.0)
 _STAR_ANGLES = np.deg2rad(np.arange(5) * 72.0)
+_CIRCLE_ANGLES = np.linspace(0, 2 * np.pi, 64, endpoint=False)
 UNIT_VERTICES: dict[str, np.ndarray] = {
-    "circle": np.array(
-        [[np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, 64, endpoint=False)]
-    ),  # drawing
+    "circle": np.stack([np.cos(_CIRCLE_ANGLES), np.sin(_CIRCLE_ANGLES)], axis=1),  # a 64-gon, for polygons
     "square": np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) / math.sqrt(2.0),
     "triangle": np.array([[0.0, -1.0], [_SQRT3 / 2, 0.5], [-_SQRT3 / 2, 0.5]]),
     "star": np.stack([np.sin(_STAR_ANGLES), -np.cos(_STAR_ANGLES)], axis=1),
@@ -219,7 +218,7 @@ def _backdrop(spec: SceneSpec, times: np.ndarray) -> np.ndarray:
     """Background, floor band and (with a moving camera) landmarks, as colour planes uint8 [3, T, H, W].
 
     Planes rather than [T, H, W, 3]: numpy is slow on a trailing axis of length 3. Everything here is a
-    product of a per-row and a per-column term, and landmarks are computed only on rows that cross one.
+    product of a per-row and a per-column term; float buffers hold at most CHUNK_PIXELS pixels.
     """
     H, W = spec.height, spec.width
     moving = spec.camera != "static"
@@ -234,8 +233,6 @@ def _backdrop(spec: SceneSpec, times: np.ndarray) -> np.ndarray:
     if not spec.floor:
         shade[:] = 1.0
     planes = np.empty((3, n, H, W), dtype=np.uint8)
-    ground = np.array(sky, dtype=np.float64)[:, None, None] * shade  # [3, n, H]
-    planes[:] = (ground + 0.5)[..., None]
     if moving:
         half_px = LANDMARK_HALF * scale  # [n, 1]
 
@@ -243,13 +240,21 @@ def _backdrop(spec: SceneSpec, times: np.ndarray) -> np.ndarray:
             dist = np.abs((w / LANDMARK_SPACING) % 1.0 - 0.5) * LANDMARK_SPACING * scale
             return np.clip(half_px + 0.5 - dist, 0.0, np.minimum(1.0, 2 * half_px))
 
-        # ground + tint·(255 - ground) with tint = TINT·dots(y)·dots(x), only on rows that cross a dot
-        dots_y, dots_x = LANDMARK_TINT * dots(wy), dots(wx)  # [n, H], [n, W]
-        frame, row = np.nonzero(dots_y > 0)  # [K] each
-        for k in range(0, len(row), max(1, CHUNK_PIXELS // W)):
-            f, r = frame[k : k + CHUNK_PIXELS // W], row[k : k + CHUNK_PIXELS // W]
-            g = ground[:, f, r]  # [3, K]
-            planes[:, f, r] = (g + 0.5)[..., None] + (dots_y[f, r] * (255.0 - g))[..., None] * dots_x[f]
+        dots_y = LANDMARK_TINT * dots(wy)  # [n, H]
+        dots_x = dots(wx).astype(np.float32)[:, None, :]  # [n, 1, W]
+        per = max(1, CHUNK_PIXELS // (H * W))  # frames per float32 buffer
+        plane = np.empty((min(n, per), H, W), dtype=np.float32)
+    for c in range(3):
+        ground = sky[c] * shade  # [n, H]
+        if not moving:
+            planes[c] = (ground + 0.5)[:, :, None]
+            continue
+        for start in range(0, n, per):  # ground + tint·(255 - ground), the tint being dots_y ⊗ dots_x
+            t = slice(start, min(start + per, n))
+            buf = plane[: t.stop - t.start]
+            np.multiply((dots_y[t] * (255.0 - ground[t])).astype(np.float32)[:, :, None], dots_x[t], out=buf)
+            buf += (ground[t] + 0.5).astype(np.float32)[:, :, None]
+            planes[c, t] = buf
     return planes if moving else np.repeat(planes, len(times), axis=1)
 
 

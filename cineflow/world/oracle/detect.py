@@ -49,6 +49,7 @@ _CHROMA_WEIGHT = 0.7  # luma keeps full resolution through yuv420p; chroma is ha
 MIN_DEPTH = 1.5  # pixels: blends along an edge are 1-2 px wide, a real object is thicker
 # The harmonic order that identifies each shape; the area for a bounding radius of 1 is the renderer's.
 SHAPE_ORDER: dict[str, int] = {"circle": 0, "triangle": 3, "square": 4, "star": 5}
+OFF_LINE = 45.0  # RGB distance from the background-object blend line beyond which a pixel is another colour
 ROUND_BELOW = 0.09  # largest harmonic under this: no corners, a circle (polygons give 0.2-0.45)
 
 
@@ -218,8 +219,12 @@ def _measure(
     bg = np.median(rgb[ring], axis=0) if ring.sum() >= 3 else scene_rgb  # (3,)
     col = _PALETTE[k] - bg
     alpha = ((rgb - bg) @ col) / max(float(col @ col), 1.0)  # (h, w)
+    # A pixel of another object colour far off the background-to-object line is a sliver of an object
+    # behind, too small to be a blob of its own: it is not this object's coverage.
+    off_line = np.linalg.norm(rgb - bg - alpha[..., None] * col, axis=-1)  # (h, w)
     alpha = np.clip((alpha - 0.1) / 0.8, 0.0, 1.0)  # dead zone: codec noise on the background is not mass
-    alpha = np.where(grown & ~other, alpha, 0.0)
+    third = (labels[y0:y1, x0:x1] < _N_OBJ) & (labels[y0:y1, x0:x1] != k) & (off_line > OFF_LINE)
+    alpha = np.where(grown & ~other & ~third, alpha, 0.0)
     alpha = np.where(win_core, np.maximum(alpha, 0.5), alpha)  # hard pixels count at least half
     # 3. Shape, angle and size from the soft mass
     cx, cy, strength, phase = harmonics(alpha)

@@ -228,8 +228,10 @@ def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
         if falling and abs(vx) < 0.5 * abs(vy0 + gravity * t[-1]):
             fitted["restitution"] = _restitution(path, flight)
             return Motion("fall", {"fall"}, None, fitted, bounces)
-    # 4. Translation: the first straight stretch's velocity; reflections make it a bounce
+    # 4. Translation: the velocity of the first straight stretch's first few frames (a collision that
+    #    deflects little still changes the speed); reflections make it a bounce
     k0, k1 = _fit_span(segs)
+    k1 = min(k1, k0 + 5)
     t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
     vx = _fit_line(t, xy[:, 0], 1)[0]
     fitted = {"vx": float(vx)}
