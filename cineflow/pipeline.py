@@ -247,7 +247,7 @@ class Pipeline:
         if boxes:
             raise ValueError("boxes: this model has no box attention (transformer max_boxes=0); pass None")
         num_frames, height, width, notes = self.snap(num_frames, height, width)
-        prefix = _condition_prefix(conditions, num_frames, height, width, self.vae.cfg.temporal_down)
+        prefix = _condition_prefix(conditions, num_frames, height, width, self.vae.cfg.temporal_down, notes)
         for note in notes:
             warnings.warn(f"snapped {note}", stacklevel=2)
 
@@ -363,31 +363,40 @@ class Pipeline:
 # ---------------------------------------------------------------------- input checks
 
 
-def _condition_prefix(conditions: Any, num_frames: int, height: int, width: int, temporal_down: int):
+def _condition_prefix(
+    conditions: Any, num_frames: int, height: int, width: int, temporal_down: int, notes: list[str]
+) -> np.ndarray | None:
     """The frames a generation must start with, uint8 [k, H, W, 3], or None; checked, nothing encoded.
 
     The causal VAE encodes a prefix of 1 + 4j frames exactly as it would inside the whole video, so a prefix
-    is what can be held clean: an image (image-to-video) or a video (extension forward).
+    is what can be held clean: an image (image-to-video) or a video (extension forward). Frames of another
+    size are scaled to cover the output and centre-cropped, with a note.
     """
     if conditions is None or (isinstance(conditions, list | tuple) and not conditions):
         return None
-    usage = "conditions: give [{'image': uint8 [H, W, 3]}] or [{'video': uint8 [T, H, W, 3]}], a prefix"
+    usage = (
+        "conditions: give [{'image': uint8 [H, W, 3]}] or [{'video': uint8 [T, H, W, 3]}] (optionally with "
+        "'kind' and 'frame': 0): the first frames of the video"
+    )
     if (
         not isinstance(conditions, list | tuple)
         or len(conditions) != 1
         or not isinstance(conditions[0], dict)
     ):
         raise ValueError(usage)
-    if set(conditions[0]) not in ({"image"}, {"video"}):
-        raise ValueError(f"{usage}; got keys {sorted(conditions[0])}")
-    ((kind, value),) = conditions[0].items()
-    frames = np.asarray(value)
+    cond = conditions[0]
+    kinds = [k for k in ("image", "video") if k in cond]
+    if len(kinds) != 1 or set(cond) - {"image", "video", "kind", "frame"}:
+        raise ValueError(f"{usage}; got keys {sorted(cond)}")
+    kind = kinds[0]
+    if cond.get("kind", kind) != kind or cond.get("frame", 0) != 0:
+        raise ValueError(f"{usage}; only frame 0 (a prefix) is supported, got {cond.get('frame')}")
+    frames = np.asarray(cond[kind])
     if kind == "image":
         frames = frames[None]
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
         raise ValueError(
-            f"conditions: the {kind} must be uint8 [..., {height}, {width}, 3] (the output size), "
-            f"got {frames.dtype} {list(np.shape(value))}"
+            f"conditions: the {kind} must be uint8 RGB, got {frames.dtype} {list(np.shape(cond[kind]))}"
         )
     k = frames.shape[0]
     if (k - 1) % temporal_down or k >= num_frames:
@@ -395,6 +404,13 @@ def _condition_prefix(conditions: Any, num_frames: int, height: int, width: int,
             f"conditions: a video prefix has 1 + {temporal_down}j frames, fewer than num_frames "
             f"({num_frames}); got {k}"
         )
+    if frames.shape[1:3] != (height, width):
+        from cineflow.io import resize
+
+        notes.append(
+            f"conditions {kind} {frames.shape[2]}x{frames.shape[1]} -> {width}x{height} (cover, crop)"
+        )
+        frames = resize(frames, height, width)
     return frames
 
 

@@ -51,7 +51,8 @@ BAD = [
     ({"callback_on_step_end": 3}, "callback_on_step_end"),
     ({"conditions": [{"mask": 1}]}, "conditions"),
     ({"conditions": [{"image": np.zeros((16, 16, 3), np.float32)}]}, "conditions"),
-    ({"conditions": [{"image": np.zeros((32, 16, 3), np.uint8)}]}, "conditions"),
+    ({"conditions": [{"image": np.zeros((16, 16), np.uint8)}]}, "conditions"),
+    ({"conditions": [{"image": np.zeros((16, 16, 3), np.uint8), "frame": 4}]}, "conditions"),
     ({"conditions": [{"video": np.zeros((5, 16, 16, 3), np.uint8)}]}, "conditions"),  # = num_frames
     ({"conditions": [{"video": np.zeros((2, 16, 16, 3), np.uint8)}]}, "conditions"),  # not 1 + 4j
 ]
@@ -167,3 +168,13 @@ def test_an_image_condition_is_held_as_the_first_frame(pipe):
         assert torch.equal(state["latents"][:, :, :1], z)
     assert not (out.frames == free.frames).all()
     assert out.frames.shape == (9, 16, 16, 3)
+
+
+def test_a_condition_of_another_size_is_scaled_to_cover_with_a_note(pipe):
+    image = np.full((40, 24, 3), 200, np.uint8)
+    cond = [{"kind": "image", "frame": 0, "image": image}]  # the form the server sends
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = pipe("a ball", **{**SMALL, "num_frames": 9}, conditions=cond)
+    assert out.adjustments == ["conditions image 24x40 -> 16x16 (cover, crop)"]
+    assert any("conditions image" in str(w.message) for w in caught)

@@ -10,7 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
+
+from cineflow.cli import main
+
+torch.set_num_threads(1)  # as OMP_NUM_THREADS=1 in the subprocesses
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBUG = str(ROOT / "configs" / "debug.yaml")
@@ -18,11 +23,14 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 COMMON = ["train", DEBUG, "--max-steps", "6", "--set", "checkpoint_every=100", "--set", "sample_prompts=[]"]
 
 
-def _run(head: list[str], out: Path, *extra: str) -> dict[int, float]:
-    result = subprocess.run(
-        [*head, *COMMON, "--out", str(out), *extra], capture_output=True, text=True, env=ENV, cwd=ROOT
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def _run(head: list[str] | None, out: Path, *extra: str) -> dict[int, float]:
+    """Train in a subprocess started with `head`, or in this process when head is None."""
+    if head is None:
+        assert main([*COMMON, "--out", str(out), *extra]) == 0
+    else:
+        cmd = [*head, *COMMON, "--out", str(out), *extra]
+        result = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT)
+        assert result.returncode == 0, result.stdout + result.stderr
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {m["step"]: m["loss"] for m in lines}
 
@@ -34,7 +42,7 @@ def _weights(out: Path):
 @pytest.fixture(scope="module")
 def one_rank(tmp_path_factory) -> tuple[Path, dict[int, float]]:
     out = tmp_path_factory.mktemp("one") / "run"
-    return out, _run([sys.executable, "-m", "cineflow"], out, "--set", "batch_size=4")
+    return out, _run(None, out, "--set", "batch_size=4")
 
 
 def test_two_gloo_ranks_match_one_rank(one_rank, tmp_path):
@@ -52,13 +60,6 @@ def test_two_gloo_ranks_match_one_rank(one_rank, tmp_path):
 
 def test_gradient_accumulation_matches_the_large_batch(one_rank, tmp_path):
     _, expected = one_rank
-    got = _run(
-        [sys.executable, "-m", "cineflow"],
-        tmp_path / "accum",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "grad_accum=2",
-    )
+    got = _run(None, tmp_path / "accum", "--set", "batch_size=2", "--set", "grad_accum=2")
     for step in expected:
         assert abs(got[step] - expected[step]) <= 1e-5, (step, got[step], expected[step])

@@ -14,7 +14,6 @@ import torch
 import yaml
 
 from cineflow.cli import main
-
 from cineflow.train.checkpoint import list_checkpoints, load_checkpoint
 
 torch.set_num_threads(1)  # as OMP_NUM_THREADS=1 in the subprocesses: the same kernels, the same bits

@@ -163,3 +163,30 @@ def test_condition_frames_are_clean_and_out_of_the_loss():
         given = batch.frame_weights == 0  # (B, t): a non-empty prefix, never every frame
         assert given[:, 0].all() and not given[:, -1].any()
         assert (batch.t[given] == 0).all() and (batch.t[~given] > 0).all()
+
+
+def test_activation_checkpointing_keeps_loss_grads_and_state_dict_keys():
+    from cineflow.models.dit import PRESETS, VideoDiT
+    from cineflow.train.parallel import checkpoint_blocks
+
+    torch.manual_seed(0)
+    plain = VideoDiT(PRESETS["debug"])
+    wrapped = VideoDiT(PRESETS["debug"])
+    wrapped.load_state_dict(plain.state_dict())
+    checkpoint_blocks(wrapped)
+    assert type(wrapped.blocks[0]).__name__ == "CheckpointWrapper"
+    assert list(wrapped.state_dict()) == list(plain.state_dict())
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # leave adaLN-Zero, so that gradients reach every block
+        for p in (*plain.parameters(), *wrapped.parameters()):
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
+    x, t = torch.randn(2, 4, 2, 4, 4, generator=g), torch.rand(2, 2, generator=g)
+    text, mask, pooled = (
+        torch.randn(2, 3, 384, generator=g),
+        torch.ones(2, 3, dtype=torch.bool),
+        torch.randn(2, 384),
+    )
+    for model in (plain, wrapped):
+        model(x, t, text, mask, pooled).square().mean().backward()
+    for (name, a), b in zip(plain.named_parameters(), wrapped.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6), name

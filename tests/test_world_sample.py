@@ -38,10 +38,14 @@ def test_every_motion_scenario_shows_that_motion_in_frame(motion):
 
 @pytest.mark.parametrize("camera", sample.CAMERA_MOVES)
 def test_camera_scenarios_keep_objects_in_view(camera):
-    for spec, ann in scenes(camera, seeds=range(3)):
+    inside = []
+    for spec, ann in scenes(camera, seeds=range(12)):
         assert spec.camera == camera
-        visible = np.array([[s.visible for s in frame] for frame in ann.frames])
-        assert visible[-1].max() > 0.5
+        assert all(o.speed == "slow" or o.motion == "still" for o in spec.objects)
+        inside += [
+            s.box[0] >= 0 and s.box[1] >= 0 and s.box[2] <= 64 and s.box[3] <= 64 for s in ann.frames[-1]
+        ]
+    assert np.mean(inside) >= 0.9, "the camera's motion must not carry the objects out of the frame"
 
 
 def test_every_speed_and_camera_is_sampled_by_the_mix():

@@ -122,6 +122,8 @@ def create_app(config: ServeConfig | None = None, generate: Generate | None = No
         summary="Text-to-video jobs, shaped like the Sora video API",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: no network here, and the CSP forbids it
+        redoc_url=None,
     )
     app.state.store, app.state.worker, app.state.config = store, worker, config
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

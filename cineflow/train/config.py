@@ -72,6 +72,7 @@ class TrainConfig:
     grad_accum: int = 1
     max_steps: int = 1000  # optimizer steps
     precision: str = "bf16"  # bf16 autocast (AMX on CPU, tensor cores on GPU) or fp32
+    activation_checkpointing: bool = False  # recompute each block in backward: less memory, ~1.3x compute
     text_dropout: float = 0.1  # probability a caption is replaced by "" (the unconditional prompt for CFG)
     cond_prob: float = 0.0  # probability a sample's first latent frames are given clean (i2v, extension)
     seed: int = 0  # model initialisation

@@ -246,9 +246,9 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
 
     # 1. Models, optimizer, EMA, data
     vae, dit, text_encoder = build_models(cfg, world.device)
-    model = parallelize(dit, world)
+    ema = EMA(dit, cfg.ema.decay, cfg.ema.warmup)  # before parallelize: the EMA copy stays a plain DiT
+    model = parallelize(dit, world, cfg.activation_checkpointing)
     opt, sched = make_optimizer(model, cfg)
-    ema = EMA(dit, cfg.ema.decay, cfg.ema.warmup)
     batches = Batches(cfg, world, vae, text_encoder, autocast)
 
     # 2. Resume from the latest complete checkpoint

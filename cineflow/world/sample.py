@@ -109,19 +109,28 @@ def _with(obj: ObjectSpec, **fields) -> ObjectSpec:
 
 
 def _separate(draw: _Draw, objs: list[ObjectSpec], new: ObjectSpec, horizon: float) -> ObjectSpec:
-    """Re-place `new` (a few tries) so that it does not start overlapping the objects already placed."""
+    """Re-place `new` (a few tries) so that it does not start overlapping the objects already placed;
+    where the room its motion needs makes that impossible, the try with the most clearance."""
+
+    def clearance(c: ObjectSpec) -> float:
+        return min(math.hypot(c.x - o.x, c.y - o.y) - _radius(c) - _radius(o) for o in objs)
+
+    best = new
     for _ in range(20):
-        if all(math.hypot(new.x - o.x, new.y - o.y) > _radius(new) + _radius(o) + MARGIN for o in objs):
+        if clearance(new) > MARGIN:
             return new
         new = _place(draw, new, horizon)
-    return new
+        best = max(best, new, key=clearance)
+    return best
 
 
-def _extras(draw: _Draw, objs: list[ObjectSpec], count: int, motions, horizon: float) -> list[ObjectSpec]:
-    """Add `count` objects with motions drawn from `motions`, each at a depth of its own."""
+def _extras(
+    draw: _Draw, objs: list[ObjectSpec], count: int, motions, horizon: float, **fields
+) -> list[ObjectSpec]:
+    """Add `count` objects with motions drawn from `motions` (and `fields`), each at a depth of its own."""
     for _ in range(count):
         depth = max(o.depth for o in objs) + 1
-        new = _place(draw, draw.obj(draw.pick(motions), depth=depth), horizon)
+        new = _place(draw, draw.obj(draw.pick(motions), depth=depth, **fields), horizon)
         objs.append(_separate(draw, objs, new, horizon))
     return objs
 
@@ -177,8 +186,9 @@ def _touch_change(draw: _Draw, horizon: float) -> list[ObjectSpec]:
 
 def _occlude(draw: _Draw, horizon: float) -> list[ObjectSpec]:
     """A mover crosses a still object's centre halfway through; the larger of the two is in front."""
-    direction = draw.pick(("left", "right", "up", "down", "up_left", "up_right", "down_left", "down_right"))
-    mover, still = draw.obj(direction), draw.obj("still")
+    direction = draw.pick(tuple(vocab.DIRECTIONS))
+    # not slow: over 2 s a slow mover would start already overlapping the object it passes
+    mover, still = draw.obj(direction, speed=draw.pick(("normal", "fast"))), draw.obj("still")
     front_is_mover = bool(draw.rng.integers(2))
     big, small = sorted([mover.size, still.size], key=lambda s: vocab.SIZES[s], reverse=True)
     mover = _with(mover, size=big if front_is_mover else small, depth=1 if front_is_mover else 0)
@@ -255,6 +265,7 @@ def sample_scene(
     geometry = SceneSpec(
         objects=(ObjectSpec("red", "circle"),),
         floor=floor,
+        camera=camera,
         width=width,
         height=height,
         fps=fps,
@@ -269,10 +280,10 @@ def sample_scene(
         objs = _motion(draw, scenario, horizon)
     elif scenario == "mix":
         objs = _mix(draw, horizon)
-    else:  # a camera move: a few calm objects, so that the motion on screen is mostly the camera's
+    else:  # a camera move: a few calm, slow objects, so that the motion on screen is mostly the camera's
         calm = ("still", "still", "left", "right", "up", "down", "spin")
-        count = int(rng.integers(1, 4))
-        objs = _extras(draw, [_place(draw, draw.obj(draw.pick(calm)), horizon)], count - 1, calm, horizon)
+        first = _place(draw, draw.obj(draw.pick(calm), speed="slow"), horizon)
+        objs = _extras(draw, [first], int(rng.integers(0, 3)), calm, horizon, speed="slow")
     return SceneSpec(
         objects=tuple(objs),
         background=background,

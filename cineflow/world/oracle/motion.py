@@ -129,10 +129,11 @@ def _wall_bounces(
         return out
     v = _steps(path)  # (K-1, 2)
     width = walls[0]
-    margin = radius + 0.06  # an object reflects at one radius from a wall, give or take a frame's travel
     last: dict[int, int] = {}  # axis -> k of the last reflection found on it
     for k in range(1, len(v)):
         a, b = _across(v, k)
+        # an object reflects one radius from a wall; the frames around it may be a frame's travel away
+        dt = float(path.times[k] - path.times[k - 1])
         for axis, lo, hi, names in ((0, 0.0, width, ("left", "right")), (1, 0.0, ground, ("top", "floor"))):
             into, out_of = a[axis], b[axis]
             ends = k >= len(v) - 1  # no later step to show the way back
@@ -140,6 +141,7 @@ def _wall_bounces(
             stopped = ends and abs(out_of) < 0.3 * abs(into)
             if abs(into) < MOVING or not (reversed_ or stopped) or last.get(axis, -9) >= k - 1:
                 continue
+            margin = radius + 0.03 + abs(into) * dt
             near = path.xy[k : k + 2, axis]
             if into < 0 and near.min() - lo < margin:
                 out.append((int(path.frames[k]), names[0]))

@@ -16,7 +16,7 @@ from cineflow.world import physics, vocab
 from cineflow.world.oracle import camera as camera_mod
 from cineflow.world.oracle import detect, motion
 from cineflow.world.oracle.match import Observed
-from cineflow.world.oracle.track import HIDDEN, MISSING, Track, majority, track
+from cineflow.world.oracle.track import HIDDEN, Track, majority, track
 
 CONTACT_SLACK = 0.05  # world units: a frame's travel at fast speed (0.36 / 8 fps) plus rendering blur
 OCCLUDED_AREA = 0.85  # a back object shows less than this share of its usual area while covered
@@ -287,8 +287,3 @@ def observe(frames: np.ndarray, fps: float) -> Scene:
     scene = Scene(objects, cam, cam.kind(fps), background, floor, size=(W, H), fps=fps)
     scene.events = _events(objects, cam)
     return scene
-
-
-def vanished(tr: Track) -> list[int]:
-    """Frames where the object is neither seen nor explained (hidden, off screen)."""
-    return [t for t, s in enumerate(tr.state) if s == MISSING]

@@ -107,7 +107,8 @@ def _cost(track: Track, pred: tuple[float, float], blob: Blob, t: int) -> float:
     dist = math.hypot(blob.center[0] - pred[0], blob.center[1] - pred[1]) / scale
     color = 0.0 if blob.color == last.color else COLOR_CHANGE_COST
     area = 0.5 * abs(math.log(max(blob.area, 1.0) / max(last.area, 1.0)))
-    shape = SHAPE_CHANGE_COST if blob.clean and last.clean and blob.shape != last.shape else 0.0
+    known = majority([b.shape for b in track.blobs[:t] if b is not None and b.clean])
+    shape = SHAPE_CHANGE_COST if blob.clean and known is not None and blob.shape != known else 0.0
     return dist + color + area + shape
 
 
@@ -160,20 +161,17 @@ def track(detections: list[list[Blob]], width: int, height: int, min_area: float
     T = len(detections)
     tracks: list[Track] = []
     for t, blobs in enumerate(detections):
-        # 1. Greedy assignment of blobs to live tracks, cheapest pair first
+        # 1. Assignment of blobs to live tracks at the least total cost
         preds = {tr.id: _predict(tr, t) for tr in tracks}
-        pairs = sorted(
-            (_cost(tr, preds[tr.id], b, t), tr.id, j)  # type: ignore[arg-type]
+        costs = {
+            (tr.id, j): c
             for tr in tracks
             if preds[tr.id] is not None
             for j, b in enumerate(blobs)
-        )
-        owner: dict[int, int] = {}  # blob index -> track id
-        taken: set[int] = set()
-        for cost, tid, j in pairs:
-            if cost <= GATE and j not in owner and tid not in taken:
-                owner[j] = tid
-                taken.add(tid)
+            if (c := _cost(tr, preds[tr.id], b, t)) <= GATE  # type: ignore[arg-type]
+        }
+        owner = _assign(costs)  # blob index -> track id
+        taken = set(owner.values())
         by_id = {tr.id: tr for tr in tracks}
         for j, tid in owner.items():
             by_id[tid].blobs[t] = blobs[j]
@@ -206,6 +204,39 @@ def track(detections: list[list[Blob]], width: int, height: int, min_area: float
                 if tr.state[t] == MISSING and _shrunk(tr, t, min_area):
                     tr.state[t] = TINY
     return _drop_artefacts(tracks)
+
+
+def _assign(costs: dict[tuple[int, int], float]) -> dict[int, int]:
+    """Blob -> track pairs of least total cost, each used once; a pair left out costs GATE (so a pairing
+    is made whenever it is cheaper than leaving both unmatched). Exhaustive for the few objects of a
+    Flatland scene, greedy (cheapest pair first) beyond that."""
+    tids = sorted({tid for tid, _ in costs})
+    blobs = sorted({j for _, j in costs})
+    if len(tids) > 6 or len(blobs) > 6:
+        owner: dict[int, int] = {}
+        for (tid, j), _ in sorted(costs.items(), key=lambda kv: kv[1]):
+            if j not in owner and tid not in owner.values():
+                owner[j] = tid
+        return owner
+    best: tuple[float, dict[int, int]] = (math.inf, {})
+
+    def search(i: int, used: frozenset[int], total: float, pairs: dict[int, int]) -> None:
+        nonlocal best
+        if total >= best[0]:
+            return
+        if i == len(tids):
+            best = (total, dict(pairs))
+            return
+        search(i + 1, used, total + GATE, pairs)  # track i takes no blob
+        for j in blobs:
+            c = costs.get((tids[i], j))
+            if c is not None and j not in used:
+                pairs[j] = tids[i]
+                search(i + 1, used | {j}, total + c, pairs)
+                del pairs[j]
+
+    search(0, frozenset(), 0.0, {})
+    return best[1]
 
 
 def _shrunk(tr: Track, t: int, min_area: float) -> bool:
