@@ -207,7 +207,9 @@ def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
     segs = _segments(path)
     # An orbit turns a little every frame (a reflection turns at once) and the world keeps its whole circle
     # in frame, whereas a bounce reaches the walls: a polygon of reflections can otherwise fit a circle.
-    smooth = len(segs) == 1 and not path.at_edge and _sagitta(path) > ORBIT_SAGITTA
+    smooth = (
+        len(_segments(path, split_gaps=False)) == 1 and not path.at_edge and _sagitta(path) > ORBIT_SAGITTA
+    )
     if (
         smooth
         and 0.6 * physics.ORBIT_RADIUS < r < 1.6 * physics.ORBIT_RADIUS

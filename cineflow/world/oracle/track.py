@@ -131,17 +131,18 @@ def _absence(
     blobs: list[Blob],
     width: int,
     height: int,
-) -> str:
+) -> tuple[str, int | None]:
     """Why a track found no blob: predicted off screen, or behind/inside another blob where it was
-    predicted or where it was last seen (a hidden object's motion is a guess), else missing."""
+    predicted or where it was last seen (a hidden object's motion is a guess), else missing. With HIDDEN,
+    the index of the blob that covers it."""
     x, y = pred
     if x < radius or y < radius or x > width - radius or y > height - radius:
-        return OFFSCREEN
-    for b in blobs:
+        return OFFSCREEN, None
+    for j, b in enumerate(blobs):
         for px, py in (pred, last):
             if math.hypot(b.center[0] - px, b.center[1] - py) < radius + b.radius:
-                return HIDDEN
-    return MISSING
+                return HIDDEN, j
+    return MISSING, None
 
 
 def _birth(blob: Blob, others: list[Blob]) -> str:
@@ -200,9 +201,11 @@ def track(detections: list[list[Blob]], width: int, height: int, min_area: float
             elif tr.start < t:
                 last = tr.blobs[tr.last_seen(t)].center  # type: ignore[union-attr]
                 pred = preds.get(tr.id) or last
-                tr.state[t] = _absence(pred, last, tr.radius(), blobs, width, height)
+                tr.state[t], cover = _absence(pred, last, tr.radius(), blobs, width, height)
                 if tr.state[t] == MISSING and _shrunk(tr, t, min_area):
                     tr.state[t] = TINY
+                if cover is not None:
+                    _mark_crowded(tracks, blobs[cover], t)
     return _drop_artefacts(tracks)
 
 
@@ -237,6 +240,14 @@ def _assign(costs: dict[tuple[int, int], float]) -> dict[int, int]:
 
     search(0, frozenset(), 0.0, {})
     return best[1]
+
+
+def _mark_crowded(tracks: list[Track], blob: Blob, t: int) -> None:
+    """The blob covering a hidden object holds (or hides) two objects: neither its centre nor its shape
+    is its own object's alone."""
+    for tr in tracks:
+        if tr.blobs[t] is blob:
+            tr.blobs[t] = dataclasses.replace(blob, crowded=True)
 
 
 def _shrunk(tr: Track, t: int, min_area: float) -> bool:
