@@ -85,7 +85,9 @@ class CogVideoX(nn.Module):
         )  # fmt: skip
 
     def forward(self, x, t, ctx):  # CogVideoX takes (B, T, C, H, W)
-        out = self.inner(hidden_states=x.transpose(1, 2), encoder_hidden_states=ctx, timestep=t, return_dict=False)
+        out = self.inner(
+            hidden_states=x.transpose(1, 2), encoder_hidden_states=ctx, timestep=t, return_dict=False
+        )
         return out[0].transpose(1, 2)
 
 
@@ -105,8 +107,10 @@ class LTX(nn.Module):
     def forward(self, x, t, ctx):
         tok = x.reshape(B, C, T, H // 2, 2, W // 2, 2).permute(0, 2, 3, 5, 1, 4, 6).reshape(B, -1, C * 4)
         mask = torch.ones(B, ctx.shape[1], dtype=x.dtype)
-        out = self.inner(hidden_states=tok, encoder_hidden_states=ctx, timestep=t, encoder_attention_mask=mask,
-                         num_frames=T, height=H // 2, width=W // 2, return_dict=False)[0]  # fmt: skip
+        out = self.inner(
+            hidden_states=tok, encoder_hidden_states=ctx, timestep=t, encoder_attention_mask=mask,
+            num_frames=T, height=H // 2, width=W // 2, return_dict=False,
+        )[0]  # fmt: skip
         out = out.reshape(B, T, H // 2, W // 2, C, 2, 2).permute(0, 4, 1, 2, 5, 3, 6)
         return out.reshape(B, C, T, H, W)
 
@@ -137,7 +141,9 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
 # --------------------------------------------------------------------------- measuring
 
 
-def timed_round_robin(fns: dict[str, Callable[[], object]], min_reps: int, min_time: float) -> dict[str, list]:
+def timed_round_robin(
+    fns: dict[str, Callable[[], object]], min_reps: int, min_time: float
+) -> dict[str, list]:
     """Seconds per call of each fn, called A B C A B C ... until min_reps rounds and min_time s per fn."""
     for fn in fns.values():
         fn()  # warm-up
@@ -171,14 +177,16 @@ def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs of one call; the CPU flash-attention kernels are counted like the GPU ones."""
     from torch.utils import flop_counter as fc
 
+    def fwd(q, k, v, *args, out_shape=None, **kwargs):
+        return fc.sdpa_flop_count(q, k, v)
+
+    def bwd(grad_out, q, k, v, *args, out_shape=None, **kwargs):
+        return fc.sdpa_backward_flop_count(grad_out, q, k, v)
+
     aten, mapping = torch.ops.aten, {}
     if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
-        mapping[aten._scaled_dot_product_flash_attention_for_cpu] = (
-            lambda q, k, v, *a, out_shape=None, **kw: fc.sdpa_flop_count(q, k, v)
-        )
-        mapping[aten._scaled_dot_product_flash_attention_for_cpu_backward] = (
-            lambda go, q, k, v, *a, out_shape=None, **kw: fc.sdpa_backward_flop_count(go, q, k, v)
-        )
+        mapping[aten._scaled_dot_product_flash_attention_for_cpu] = fwd
+        mapping[aten._scaled_dot_product_flash_attention_for_cpu_backward] = bwd
     with fc.FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn()
     return counter.get_total_flops()
@@ -246,7 +254,13 @@ def main() -> None:
         peak[prec] = max(peak[prec], matmul_peak(torch.float32 if prec == "fp32" else torch.bfloat16))
     report(names, modes, params, flops, times, peak)
     if args.json:
-        out = {"peak_gflops": peak, "params": params, "flops": flops, "times_s": times, "threads": args.threads}
+        out = {
+            "peak_gflops": peak,
+            "params": params,
+            "flops": flops,
+            "times_s": times,
+            "threads": args.threads,
+        }
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
             json.dump(out, f, indent=1)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -47,6 +48,7 @@ COMPONENTS = {
     "transformer": ["cineflow.models.dit", "VideoDiT"],
     "text_encoder": ["cineflow.models.text", "TextEncoder"],
 }
+SOLVERS = ("euler", "heun")  # names in cineflow.diffusion.sampling.SOLVERS
 MAX_STEPS = 1000
 MAX_GUIDANCE = 100.0
 
@@ -64,6 +66,10 @@ class PipelineConfig:
     num_inference_steps: int = 20
     guidance_scale: float = 4.0
     solver: str = "euler"  # euler | heun
+
+    def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ValueError(f"pipeline.solver: choose from {', '.join(SOLVERS)}, got {self.solver!r}")
 
 
 @dataclass
@@ -120,7 +126,8 @@ class Pipeline:
         text_encoder = _load_text_encoder(root / "text_encoder")
         config = from_dict(PipelineConfig, index.get("pipeline", {}))
         pipe = cls(vae, transformer, text_encoder, config)
-        pipe.name = root.resolve().name if path is not None else "cineflow-default"
+        # "runs/tiny/model" -> "tiny/model": a training run's final folder is always named model
+        pipe.name = "/".join(root.resolve().parts[-2:]) if path is not None else "cineflow-default"
         pipe._weights_sha256 = _hash_files(sorted(root.glob("*/*.safetensors")))
         return pipe
 
@@ -166,9 +173,15 @@ class Pipeline:
             old = path.with_name(f".old-{path.name}-{os.getpid()}")
             os.replace(path, old)
             os.replace(tmp, path)
-            _rmtree(old)
+            shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+
+    def to(self, device: str | torch.device) -> Pipeline:
+        """Move every component to `device` (e.g. "cuda"); returns self, as diffusers does."""
+        for module in (self.vae, self.transformer, self.text_encoder):
+            module.to(device)
+        return self
 
     # ------------------------------------------------------------------ geometry
 
@@ -473,7 +486,14 @@ def _load_weights(module: torch.nn.Module, path: Path) -> None:
 
     if not path.is_file():
         raise FileNotFoundError(f"weights not found: {path}")
-    module.load_state_dict(load_file(path), strict=True)
+    try:
+        module.load_state_dict(load_file(path), strict=True)
+    except RuntimeError as e:  # keys or shapes that this code's architecture does not have
+        first = str(e).splitlines()[1:2] or [str(e)]
+        raise ValueError(
+            f"{path}: the weights do not fit the architecture in its config.json (a model folder from "
+            f"another cineflow version?): {first[0].strip()[:300]}"
+        ) from e
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -503,9 +523,3 @@ def _hash_files(paths: list[Path]) -> str:
         digest.update(p.name.encode())
         digest.update(p.read_bytes())
     return digest.hexdigest()
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

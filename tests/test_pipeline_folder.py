@@ -92,3 +92,17 @@ def test_missing_weights_is_a_clear_error(tmp_path, debug_model):
     (copy / "transformer" / "diffusion_pytorch_model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="safetensors"):
         Pipeline.from_pretrained(copy)
+
+
+def test_weights_that_do_not_fit_the_architecture_are_a_clear_error(tmp_path, debug_model):
+    from safetensors.torch import load_file, save_file
+
+    _, folder = debug_model
+    copy = tmp_path / "copy"
+    Pipeline.from_pretrained(folder).save_pretrained(copy)
+    weights = copy / "transformer" / "diffusion_pytorch_model.safetensors"
+    state = load_file(weights)
+    state["renamed.weight"] = state.pop("x_embedder.weight")
+    save_file(state, weights)
+    with pytest.raises(ValueError, match="do not fit the architecture"):
+        Pipeline.from_pretrained(copy)

@@ -60,7 +60,9 @@ def _states_event(kind: str) -> Wants:
 
 
 # Variants named after an event: the caption must state that event (captions drop some events at random).
-_WANTS: dict[str, Wants] = {k: _states_event(k) for k in ("bounce_floor", "bounce_wall", "collide", "occlude")}
+_WANTS: dict[str, Wants] = {
+    k: _states_event(k) for k in ("bounce_floor", "bounce_wall", "collide", "occlude")
+}
 
 SUITES: dict[str, Suite] = {
     s.name: s
@@ -93,13 +95,13 @@ SUITES: dict[str, Suite] = {
         Suite(
             "occlusion",
             "one object passes in front of another, which must not vanish (object permanence)",
-            ("occlude",),
+            ("occlude",) * 4,
             ("event_occlude", "permanence", "count"),
         ),
         Suite(
             "cause_effect",
             "a touch changes the touched object's colour, and the change must last",
-            ("touch_change",),
+            ("touch_change",) * 4,
             ("becomes", "event_touch_change", "permanence"),
         ),
         Suite(
@@ -112,7 +114,7 @@ SUITES: dict[str, Suite] = {
             "paraphrase",
             "the same scenes captioned with held-out and with training sentence frames",
             ("still", "left", "fall", "orbit", "collide", "occlude", "touch_change", "zoom_in"),
-            ("case",),
+            ("case[heldout]", "case[train]"),
             splits=("heldout", "train"),
         ),
         Suite(

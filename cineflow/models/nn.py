@@ -44,6 +44,18 @@ class TimestepEmbedder(nn.Module):
         return self.mlp(freq)
 
 
+class RMSNorm(nn.Module):
+    """RMSNorm whose weight follows the input dtype, so bf16 activations keep the fused kernel."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight.to(x.dtype), self.eps)
+
+
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """adaLN: x * (1 + scale) + shift, with shift/scale broadcast against x."""
     return torch.addcmul(shift, x, 1 + scale)
@@ -78,17 +90,19 @@ def rope_3d(
     return torch.cat(angles, dim=-1).reshape(-1, head_dim // 2)
 
 
-def rope_cos_sin(angles: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """angles [N, d/2] -> (cos, sin) each [N, 1, d] for the rotate-half layout, heads broadcast in dim 1."""
+def rope_cos_sin(angles: Tensor) -> tuple[Tensor, Tensor]:
+    """angles [N, d/2] -> (cos, signed sin) each [N, d] for the rotate-half layout.
+
+    The sign of the sine is folded in, so a rotation is x * cos + roll(x, d/2) * sin (see apply_rope).
+    """
     cos, sin = angles.cos(), angles.sin()
-    return torch.cat([cos, cos], -1)[:, None].to(dtype), torch.cat([sin, sin], -1)[:, None].to(dtype)
+    return torch.cat([cos, cos], -1), torch.cat([-sin, sin], -1)
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate x [B, N, H, d] by position: pairs (x[j], x[j + d/2]) turn by angle j of their token."""
-    x1, x2 = x.chunk(2, dim=-1)
-    rotated = torch.cat([-x2, x1], dim=-1)
-    return torch.addcmul(x * cos, rotated, sin)
+    """Rotate x [..., d]: pairs (x[j], x[j + d/2]) turn by angle j; cos/sin [.., d] broadcast against x."""
+    half = x.shape[-1] // 2
+    return torch.addcmul(x * cos, torch.roll(x, half, dims=-1), sin)
 
 
 # --------------------------------------------------------------------------- attention

@@ -68,7 +68,7 @@ def build_models(cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.
         )
     torch.manual_seed(cfg.seed)
     dit = VideoDiT(dit_cfg)
-    text_encoder = load_text_encoder(cfg.text)
+    text_encoder = load_text_encoder(cfg.text).to(device)
     return vae.to(device).eval().requires_grad_(False), dit.to(device), text_encoder
 
 
@@ -88,6 +88,7 @@ class Batches:
     ) -> None:
         self.cfg, self.world, self.autocast = cfg, world, autocast
         self.global_batch = cfg.batch_size * cfg.grad_accum * world.size
+        self.patch_size = dit_config(cfg).patch_size
         self.source = _open_source(cfg, vae, text_encoder)
 
     def indices(self, step: int, micro: int) -> list[int]:
@@ -100,12 +101,13 @@ class Batches:
         latents, captions = self.source(indices, self.autocast)  # (B, c, t, h, w)
         latents = latents.float().to(self.world.device)
         frames = latents.shape[2]
+        shift = self.shift(latents)
         ts, noises, texts, conds = [], [], [], []
         for g, caption in zip(indices, captions, strict=True):
             gen = torch.Generator().manual_seed(sample_seed(self.cfg.data.seed, g))
             drop = torch.rand((), generator=gen).item() < self.cfg.text_dropout
             texts.append("" if drop else caption)
-            ts.append(flow.sample_t(1, frames, shift=self.shift(latents), generator=gen))
+            ts.append(flow.sample_t(1, frames, shift=shift, generator=gen))
             noises.append(torch.randn(latents.shape[1:], generator=gen))
             conds.append(self.condition_prefix(frames, gen))
         t = torch.cat(ts).to(self.world.device)  # (B, t)
@@ -126,7 +128,8 @@ class Batches:
         return int(torch.randint(1, frames, (), generator=gen))
 
     def shift(self, latents: torch.Tensor) -> float:
-        pt, ph, pw = dit_config(self.cfg).patch_size
+        """The timestep shift for this many tokens per sample (the same rule the sampler uses)."""
+        pt, ph, pw = self.patch_size
         tokens = (latents.shape[2] // pt) * (latents.shape[3] // ph) * (latents.shape[4] // pw)
         return flow.shift_for_tokens(tokens)
 
@@ -252,19 +255,7 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
     batches = Batches(cfg, world, vae, text_encoder, autocast)
 
     # 2. Resume from the latest complete checkpoint
-    start = 0
-    latest = ckpt.latest_checkpoint(out) if resume else None
-    if latest is not None:
-        state = ckpt.load_checkpoint(latest)
-        unwrap(model).load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        ckpt.set_rng_state(state["rng"])
-        start = int(state["step"])
-        if world.is_main:
-            _truncate_metrics(out / METRICS_FILE, start)
-            print(f"resumed from {latest} at step {start}", flush=True)
+    start = _resume(out, model, ema, opt, sched, world) if resume else 0
 
     # 3. Loop
     logger = _Logger(out, world.is_main)
@@ -272,9 +263,11 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
     tick = time.perf_counter()
     for step in range(start, cfg.max_steps):
         stats = train_step(model, text_encoder, opt, sched, batches, step, cfg, autocast)
-        if (step + 1) % cfg.ema.every == 0:
-            ema.update(unwrap(model))
         done = step + 1
+        if not math.isfinite(stats["loss"]):  # stop before a NaN reaches the EMA or a checkpoint
+            raise FloatingPointError(f"step {done}: loss is {stats['loss']}; resume from the last checkpoint")
+        if done % cfg.ema.every == 0:
+            ema.update(unwrap(model))
         if done % cfg.log_every == 0 or done == cfg.max_steps:
             elapsed, tick = time.perf_counter() - tick, time.perf_counter()
             n = done % cfg.log_every or cfg.log_every
@@ -284,16 +277,16 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
         if cfg.sample_every and done % cfg.sample_every == 0 and done != cfg.max_steps:
             _write_samples(out, done, ema.model, vae, text_encoder, cfg, world, logger)
         if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-            state = {
-                "step": done,
-                "model": unwrap(model).state_dict(),
-                "ema": ema.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "rng": ckpt.rng_state(),
-                "data": {"seed": cfg.data.seed, "next_sample": done * batches.global_batch},
-            }
             if world.is_main:
+                state = {
+                    "step": done,
+                    "model": unwrap(model).state_dict(),
+                    "ema": ema.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": ckpt.rng_state(),
+                    "data": {"seed": cfg.data.seed, "next_sample": done * batches.global_batch},
+                }
                 ckpt.save_checkpoint(out, done, state, config_data, cfg.keep_last)
             barrier(world)
 
@@ -309,6 +302,27 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _resume(out: Path, model: nn.Module, ema: EMA, opt, sched, world: World) -> int:
+    """Load the latest complete checkpoint into the run's objects; returns its step (0 when none)."""
+    latest = ckpt.latest_checkpoint(out)
+    if latest is None:
+        return 0
+    state = ckpt.load_checkpoint(latest)
+    try:
+        unwrap(model).load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+    except RuntimeError as e:  # a config changed between runs: say so instead of a traceback
+        raise ValueError(f"--resume: {latest} does not fit this config's model: {e}") from e
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    ckpt.set_rng_state(state["rng"])
+    start = int(state["step"])
+    if world.is_main:
+        _truncate_metrics(out / METRICS_FILE, start)
+        print(f"resumed from {latest} at step {start}", flush=True)
+    return start
 
 
 def _check_out_dir(out: Path, resume: bool) -> None:

@@ -132,8 +132,9 @@ def _wall_bounces(
     last: dict[int, int] = {}  # axis -> k of the last reflection found on it
     for k in range(1, len(v)):
         a, b = _across(v, k)
-        # an object reflects one radius from a wall; the frames around it may be a frame's travel away
-        dt = float(path.times[k] - path.times[k - 1])
+        # an object reflects one radius from a wall, at some moment of the steps around point k: the
+        # points there may be that many seconds of travel away from it (more over a gap)
+        dt = float(path.times[min(k + 1, K - 1)] - path.times[k - 1]) / 2 + 1e-9
         for axis, lo, hi, names in ((0, 0.0, width, ("left", "right")), (1, 0.0, ground, ("top", "floor"))):
             into, out_of = a[axis], b[axis]
             ends = k >= len(v) - 1  # no later step to show the way back
@@ -183,65 +184,80 @@ def _orbit_fit(path: Path) -> tuple[float, float, float]:
 
 
 def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
-    """Motion class, speed and physics of one path. walls: world (width, height); ground: world y."""
-    K = len(path.times)
-    if K < 2:
+    """Motion class, speed and physics of one path. walls: world (width, height); ground: world y.
+
+    The first reading that fits wins: in place (grow, shrink, spin, still), orbit, fall, translation.
+    """
+    if len(path.times) < 2:
         return Motion("still", set(vocab.MOTIONS))  # one frame says nothing about motion
-    duration = float(path.times[-1] - path.times[0])
-    center = np.median(path.xy, axis=0)
-    drift = float(np.abs(path.xy - center).max())
     radius = float(np.median(path.radius))
-    # 1. In place: grow, shrink, spin, still
+    drift = float(np.abs(path.xy - np.median(path.xy, axis=0)).max())
     if drift < STILL_TOL + 0.05 * radius:
-        growth = _growth_rate(path)
-        if abs(growth) > GROW_MIN:
-            name = "grow" if growth > 0 else "shrink"
-            return Motion(name, {name}, _speed_class(abs(growth) / physics.GROWTH), {"growth_rate": growth})
-        rate = _spin_rate(path)
-        if abs(rate) > SPIN_MIN:
-            return Motion("spin", {"spin"}, _speed_class(abs(rate) / physics.SPIN_RATE), {"spin_rate": rate})
-        compatible = {"still", "spin"} if path.period == 0 else {"still"}  # a turning disc looks still
-        return Motion("still", compatible, None, {})
-    # 2. Orbit: a clockwise arc of the world's orbit radius
-    r, resid, swept = _orbit_fit(path)
-    segs = _segments(path)
-    # An orbit turns a little every frame (a reflection turns at once) and the world keeps its whole circle
-    # in frame, whereas a bounce reaches the walls: a polygon of reflections can otherwise fit a circle.
-    smooth = (
-        len(_segments(path, split_gaps=False)) == 1 and not path.at_edge and _sagitta(path) > ORBIT_SAGITTA
-    )
-    if (
-        smooth
-        and 0.6 * physics.ORBIT_RADIUS < r < 1.6 * physics.ORBIT_RADIUS
-        and resid < 0.1 * r
-        and swept > 30
-    ):
-        speed = r * math.radians(swept) / max(duration, 1e-9)
-        return Motion("orbit", {"orbit"}, _speed_class(speed), {"orbit_radius": r, "linear_speed": speed})
-    # 3. Fall: from rest under the world's gravity until the first turn (the floor), gaps or not
+        return _in_place(path)
     bounces = _wall_bounces(path, walls, ground, radius)
+    return _orbit(path) or _fall(path, bounces) or _translation(path, bounces)
+
+
+def _in_place(path: Path) -> Motion:
+    """An object whose centre stays put: it grows, shrinks, spins, or is still."""
+    growth = _growth_rate(path)
+    if abs(growth) > GROW_MIN:
+        name = "grow" if growth > 0 else "shrink"
+        return Motion(name, {name}, _speed_class(abs(growth) / physics.GROWTH), {"growth_rate": growth})
+    rate = _spin_rate(path)
+    if abs(rate) > SPIN_MIN:
+        return Motion("spin", {"spin"}, _speed_class(abs(rate) / physics.SPIN_RATE), {"spin_rate": rate})
+    compatible = {"still", "spin"} if path.period == 0 else {"still"}  # a turning disc looks still
+    return Motion("still", compatible, None, {})
+
+
+def _orbit(path: Path) -> Motion | None:
+    """A clockwise arc of about the world's orbit radius.
+
+    An orbit turns a little every frame (a reflection turns at once) and the world keeps its whole circle
+    in frame, whereas a bounce reaches the walls: a polygon of reflections could otherwise fit a circle.
+    """
+    smooth = len(_segments(path, split_gaps=False)) == 1 and not path.at_edge
+    if not smooth or _sagitta(path) <= ORBIT_SAGITTA:
+        return None
+    r, resid, swept = _orbit_fit(path)
+    if not (0.6 * physics.ORBIT_RADIUS < r < 1.6 * physics.ORBIT_RADIUS and resid < 0.1 * r and swept > 30):
+        return None
+    speed = r * math.radians(swept) / max(float(path.times[-1] - path.times[0]), 1e-9)
+    return Motion("orbit", {"orbit"}, _speed_class(speed), {"orbit_radius": r, "linear_speed": speed})
+
+
+def _fall(path: Path, bounces: list[tuple[int, str]]) -> Motion | None:
+    """From rest under the world's gravity, mostly vertical, until the first turn (the floor), gaps or not."""
     flight = _segments(path, split_gaps=False)
     k0, k1 = _fit_span(flight)
     t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
-    if len(t) >= 4:
-        ay, vy0, _ = np.polyfit(t, xy[:, 1], 2)  # in clip time: vy0 is the speed at t = 0
-        vx = _fit_line(t, xy[:, 0], 1)[0]
-        gravity = 2 * float(ay)
-        fitted = {"vx": float(vx), "vy0": float(vy0), "gravity": gravity}
-        falling = 0.6 * vocab.GRAVITY < gravity < 1.5 * vocab.GRAVITY and abs(vy0) < 0.25
-        if falling and abs(vx) < 0.5 * abs(vy0 + gravity * t[-1]):
-            fitted["restitution"] = _restitution(path, flight)
-            return Motion("fall", {"fall"}, None, fitted, bounces)
-    # 4. Translation: the velocity of the first straight stretch's first few frames (a collision that
-    #    deflects little still changes the speed); reflections make it a bounce
-    k0, k1 = _fit_span(segs)
+    if len(t) < 4:
+        return None
+    ay, vy0, _ = np.polyfit(t, xy[:, 1], 2)  # in clip time: vy0 is the speed at t = 0
+    vx = _fit_line(t, xy[:, 0], 1)[0]
+    gravity = 2 * float(ay)
+    falling = 0.6 * vocab.GRAVITY < gravity < 1.5 * vocab.GRAVITY and abs(vy0) < 0.25
+    if not (falling and abs(vx) < 0.5 * abs(vy0 + gravity * t[-1])):
+        return None
+    fitted = {
+        "vx": float(vx),
+        "vy0": float(vy0),
+        "gravity": gravity,
+        "restitution": _restitution(path, flight),
+    }
+    return Motion("fall", {"fall"}, None, fitted, bounces)
+
+
+def _translation(path: Path, bounces: list[tuple[int, str]]) -> Motion:
+    """Direction and speed from the first straight stretch's first few frames (a collision that deflects
+    little still changes the speed); reflections off walls make it a bounce."""
+    k0, k1 = _fit_span(_segments(path))
     k1 = min(k1, k0 + 5)
     t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
-    vx = _fit_line(t, xy[:, 0], 1)[0]
-    fitted = {"vx": float(vx)}
-    v = np.array([vx, _fit_line(t, xy[:, 1], 1)[0]])
+    v = np.array([_fit_line(t, xy[:, 0], 1)[0], _fit_line(t, xy[:, 1], 1)[0]])
     speed = float(np.linalg.norm(v))
-    fitted.update({"vy": float(v[1]), "speed": speed})
+    fitted = {"vx": float(v[0]), "vy": float(v[1]), "speed": speed}
     if bounces:  # only bounce bodies (and falls, above) reflect off walls; directional ones pass through
         fitted["speed"] = speed = _step_speed(path)
         return Motion("bounce", {"bounce"}, _speed_class(speed), fitted, bounces)
@@ -270,17 +286,22 @@ def _step_speed(path: Path) -> float:
 
 
 def _restitution(path: Path, segs: list[tuple[int, int]]) -> float:
-    """Speed kept by the first floor bounce: |vy| just after over |vy| just before (NaN if none seen)."""
+    """Speed kept by the first floor bounce: |vy| just after over |vy| just before (NaN if not seen).
+
+    The point at the turn may lie on either side of the contact, so each parabola leaves it out; the
+    contact is where the two parabolas meet between the points around it.
+    """
     if len(segs) < 2:
         return math.nan
-    (a0, a1), (b0, b1) = segs[0], segs[1]
-    if a1 - a0 < 2 or b1 - b0 < 2:
+    (a0, a1), (_, b1) = segs[0], segs[1]
+    if a1 - a0 < 3 or b1 - a1 < 3:
         return math.nan
     t, y = path.times, path.xy[:, 1]
-    before = np.polyfit(t[a0 : a1 + 1], y[a0 : a1 + 1], 2)
-    after = np.polyfit(t[b0 : b1 + 1], y[b0 : b1 + 1], 2)
-    # the bounce time: where the two parabolas meet between the segments
-    tb = float(t[a1])
+    before = np.polyfit(t[a0:a1], y[a0:a1], 2)
+    after = np.polyfit(t[a1 + 1 : b1 + 1], y[a1 + 1 : b1 + 1], 2)
+    lo, hi = float(t[a1 - 1]), float(t[a1 + 1])
+    meets = [float(r.real) for r in np.roots(before - after) if abs(r.imag) < 1e-9 and lo <= r.real <= hi]
+    tb = meets[0] if meets else float(t[a1])
     v_in = 2 * before[0] * tb + before[1]
     v_out = 2 * after[0] * tb + after[1]
     return float(abs(v_out) / max(abs(v_in), 1e-9))

@@ -17,9 +17,11 @@ from cineflow.world.oracle import camera as camera_mod
 from cineflow.world.oracle import detect, motion
 from cineflow.world.oracle.match import Observed
 from cineflow.world.oracle.track import HIDDEN, Track, majority, track
+from cineflow.world.render import UNIT_AREA
 
 CONTACT_SLACK = 0.05  # world units: a frame's travel at fast speed (0.36 / 8 fps) plus rendering blur
 OCCLUDED_AREA = 0.85  # a back object shows less than this share of its usual area while covered
+DISTORTED = 0.2  # stray harmonic strength of a cut outline (a whole shape keeps under ~0.1)
 
 
 @dataclass
@@ -96,18 +98,38 @@ def _area(tr: Track, cam: camera_mod.Camera, t: int) -> float:
     return b.area / float(cam.zoom[t]) ** 2
 
 
-def _path(tr: Track, cam: camera_mod.Camera, fps: float, shape: str) -> motion.Path:
-    """World-space path over the frames where the object is whole enough to locate."""
+def _whole(tr: Track, cam: camera_mod.Camera) -> list[int]:
+    """Frames where the object is seen whole: not cut by the border, and alone or, when next to another
+    object, showing its usual area (beside it rather than behind it)."""
+    inner = [t for t in tr.seen() if not tr.blobs[t].touches_edge]  # type: ignore[union-attr]
+    alone = [_area(tr, cam, t) for t in inner if tr.blobs[t].clean]  # type: ignore[union-attr]
+    if alone:
+        typical = float(np.median(alone))
+    elif inner:  # never alone: occlusion only takes area away, so the usual area is among the larger ones
+        typical = float(np.percentile([_area(tr, cam, t) for t in inner], 75))
+    else:
+        return []
+    beside = [
+        t for t in inner if not tr.blobs[t].clean and 0.9 * typical <= _area(tr, cam, t) <= 1.12 * typical
+    ]  # type: ignore[union-attr]
+    if beside:  # ... and with an outline that is not cut (a cut one grows stray harmonics)
+        guess = detect.classify_shape(np.mean([tr.blobs[t].harmonics for t in beside], axis=0))  # type: ignore[union-attr]
+        beside = [t for t in beside if _distortion(tr.blobs[t], guess) < 0.75 * DISTORTED]  # type: ignore[arg-type]
+    return sorted({t for t in inner if tr.blobs[t].clean} | set(beside))  # type: ignore[union-attr]
+
+
+def _path(tr: Track, cam: camera_mod.Camera, fps: float, shape: str, whole: list[int]) -> motion.Path:
+    """World-space path over the frames where the object is whole enough to locate (a centre is still
+    good with a little of the object covered); `clean` marks the `whole` frames."""
     seen = tr.seen()
-    clean_areas = [_area(tr, cam, t) for t in seen if tr.blobs[t].clean]  # type: ignore[union-attr]
-    typical = float(np.median(clean_areas)) if clean_areas else max(_area(tr, cam, t) for t in seen)
-    frames = []
-    for t in seen:
-        b = tr.blobs[t]
-        assert b is not None
-        whole = 0.85 * typical <= _area(tr, cam, t) <= 1.2 * typical
-        if not b.touches_edge and (b.clean or whole):
-            frames.append(t)
+    ref = [_area(tr, cam, t) for t in whole] or [_area(tr, cam, t) for t in seen]
+    typical = float(np.median(ref))
+    frames = [
+        t
+        for t in seen
+        if not tr.blobs[t].touches_edge  # type: ignore[union-attr]
+        and (t in whole or 0.85 * typical <= _area(tr, cam, t) <= 1.2 * typical)
+    ]
     if len(frames) < 2:  # always in contact or at the edge: use what there is
         frames = seen
     order = detect.SHAPE_ORDER[shape]
@@ -117,7 +139,10 @@ def _path(tr: Track, cam: camera_mod.Camera, fps: float, shape: str) -> motion.P
         assert b is not None
         x, y = cam.to_world(t, b.center)
         angle = b.phases[order - 3] if order else math.nan
-        rows.append((t / fps, x, y, b.radius / cam.scale(t), angle, float(b.clean)))
+        radius = math.sqrt(b.area / UNIT_AREA[shape]) / cam.scale(
+            t
+        )  # the track's shape, not this frame's guess
+        rows.append((t / fps, x, y, radius, angle, float(t in whole)))
     a = np.array(rows)
     return motion.Path(
         times=a[:, 0],
@@ -133,30 +158,33 @@ def _path(tr: Track, cam: camera_mod.Camera, fps: float, shape: str) -> motion.P
 
 def _read_object(tr: Track, cam: camera_mod.Camera, fps: float, walls, ground: float) -> ObjectReading:
     seen = tr.seen()
-    blobs = [tr.blobs[t] for t in seen]
-    whole = [b for b in blobs if b is not None and b.clean]
-    clean = whole or [b for b in blobs if b is not None]
+    whole = _whole(tr, cam)
     # Shape is only read from whole views; an object never seen whole keeps a best guess for its path.
-    best_guess = majority([b.shape for b in clean]) or "circle"
-    shape = best_guess if whole else None
-    colors = [b.color for b in blobs if b is not None]
-    path = _path(tr, cam, fps, best_guess)
+    # (from the mean harmonic strengths: steadier than a vote when a small shape's corners are blurred)
+    strength = np.mean([tr.blobs[t].harmonics for t in (whole or seen)], axis=0)  # type: ignore[union-attr]
+    best_guess = detect.classify_shape(strength, detect.TRACK_ROUND_BELOW)
+    path = _path(tr, cam, fps, best_guess, whole)
     mot = motion.classify(path, walls, ground)
-    # Size is the object's base size: its first whole frames, zoom undone (grow/shrink change it later).
-    early = [b.radius / cam.scale(t) for t in seen if (b := tr.blobs[t]) is not None and b.clean][:3]
-    early = early or [float(r) for r in path.radius[:3]]
-    diameter = 2 * float(np.median(early))
+    # Size is the object's base size: its first whole frames, zoom undone (grow/shrink change it later);
+    # an object never seen whole is at least as large as its largest view.
+    radius = [math.sqrt(_area(tr, cam, t) / UNIT_AREA[best_guess]) / cam.short_side for t in (whole or seen)]
+    diameter = 2 * (float(np.median(radius[:3])) if whole else max(radius))
     size = min(vocab.SIZES, key=lambda s: abs(math.log(max(diameter, 1e-6) / vocab.SIZES[s])))
+    colors = [b.color for t in seen if (b := tr.blobs[t]) is not None]
     observed = Observed(
         track=tr.id,
         color=majority(colors[:3]) or colors[0],
         final_color=majority(colors[-3:]) or colors[-1],
-        shape=shape,
+        shape=best_guess if whole else None,
         size=size,
         motion=mot.primary,
         speed=mot.speed,
     )
-    area = float(np.median([_area(tr, cam, t) for t in seen if tr.blobs[t] in clean]))
+    area = (
+        float(np.median([_area(tr, cam, t) for t in whole]))
+        if whole
+        else max(_area(tr, cam, t) for t in seen)
+    )
     return ObjectReading(track=tr, observed=observed, motion=mot, path=path, area=area)
 
 
@@ -259,9 +287,22 @@ def _occlusion(front: ObjectReading, back: ObjectReading, cam: camera_mod.Camera
             continue
         pb = cam.to_world(t, bb.center)
         overlap = math.hypot(pf[0] - pb[0], pf[1] - pb[1]) < _r(front) + _r(back)
-        if overlap and bb.crowded and _area(back.track, cam, t) < OCCLUDED_AREA * back.area:
+        if not (overlap and bb.crowded):
+            continue
+        if _area(back.track, cam, t) < OCCLUDED_AREA * back.area:
+            return t
+        # Covered the whole time (the two move together), so no loss of area shows: the outline shared
+        # by the two belongs to the front one, whose shape stays clean while the back one's is cut.
+        cut, clean = _distortion(bb, back.observed.shape), _distortion(fb, front.observed.shape)
+        if cut > DISTORTED and cut - clean > DISTORTED / 2:
             return t
     return None
+
+
+def _distortion(blob: detect.Blob, shape: str | None) -> float:
+    """Strength of the harmonics the shape should not have (a cut outline grows them), 0 for a clean one."""
+    order = detect.SHAPE_ORDER[shape or blob.shape]
+    return float(sum(h for n, h in zip((3, 4, 5), blob.harmonics, strict=True) if n != order))
 
 
 def _near(

@@ -1,0 +1,136 @@
+"""`cineflow eval`: the Flatland benchmark (docs/eval.md).
+
+Each suite's prompts are held-out captions of ground-truth scenes; a model folder generates a video per
+prompt and the oracle scores it against the claims parsed from the prompt. `--ceiling` scores the
+scenes' own renders (what a perfect model would get); `--floor-model` scores a text-blind model (the same
+recipe trained with its text always dropped). Without `--model`, the bundled model is evaluated, unless
+only `--ceiling` is asked for (then the harness alone is measured).
+
+Writes REPORT.json, REPORT.md and REPORT.html beside it, and REPORT_strips/ (a frame strip per case);
+prints one line per suite and source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+
+MAX_SEEDS = 1000
+ORACLE_SIZE = 64  # below this the oracle's own accuracy drops (docs/eval.md, section 4)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from cineflow.eval.suites import SUITES
+
+    p = subparsers.add_parser(
+        "eval",
+        help="run the Flatland benchmark on a model (JSON + Markdown report with frame strips)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--suite",
+        default="all",
+        metavar="NAME",
+        help=f"one of {', '.join(SUITES)}, or all (default), or several separated by commas",
+    )
+    p.add_argument("--model", default=None, metavar="DIR", help="model folder (default: the bundled model)")
+    p.add_argument("--out", default="eval/report.json", help="report path (default eval/report.json)")
+    p.add_argument("--seeds", type=int, default=4, help=f"seeds 0..N-1 per suite, 1..{MAX_SEEDS} (default 4)")
+    p.add_argument("--limit", type=int, default=None, help="at most N cases per suite (>= 1)")
+    p.add_argument("--ceiling", action="store_true", help="also score ground-truth renders of each case")
+    p.add_argument("--floor-model", default=None, metavar="DIR", help="a text-blind model folder (the floor)")
+    p.add_argument("--size", type=int, default=64, help="frame side in pixels, 16..1024 (default 64)")
+    p.add_argument("--frames", type=int, default=17, help="frames per clip, >= 1 (default 17)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cineflow.eval import report
+    from cineflow.eval.run import ModelSource, accuracy, evaluate, ground_truth
+    from cineflow.eval.suites import SUITES, build_cases
+    from cineflow.world import vocab
+
+    # 1. Check the arguments before any work
+    names = list(SUITES) if args.suite == "all" else [s.strip() for s in args.suite.split(",")]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown or not names:
+        raise ValueError(f"--suite: unknown suite {unknown[0] if unknown else args.suite!r}; "
+                         f"choose from {', '.join(SUITES)} or all")  # fmt: skip
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds: must be 1..{MAX_SEEDS}, got {args.seeds}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit: must be >= 1, got {args.limit}")
+    if not vocab.MIN_SIDE <= args.size <= vocab.MAX_SIDE:
+        raise ValueError(f"--size: must be {vocab.MIN_SIDE}..{vocab.MAX_SIDE} pixels, got {args.size}")
+    if args.frames < 1:
+        raise ValueError(f"--frames: must be >= 1, got {args.frames}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps: must be >= 1, got {args.steps}")
+    if args.guidance is not None and not 0 <= args.guidance <= 100:
+        raise ValueError(f"--guidance: must be in [0, 100], got {args.guidance}")
+
+    if args.size < ORACLE_SIZE:
+        print(f"note: the oracle is built for {ORACLE_SIZE}x{ORACLE_SIZE} clips; at {args.size} px even the "
+              "ground truth fails some checks (docs/eval.md: run with --ceiling to see how many)",
+              file=sys.stderr)  # fmt: skip
+
+    # 2. Sources: the model (bundled unless given or only the ceiling is asked for), floor, ceiling
+    sources, infos = {}, {}
+    knobs = {"steps": args.steps, "guidance": args.guidance}
+    if args.model is not None or not args.ceiling:
+        sources["model"] = _model(args.model, knobs)
+        infos["model"] = sources["model"].info()
+    if args.floor_model is not None:
+        sources["floor"] = ModelSource(args.floor_model, **knobs)
+        infos["floor"] = {**sources["floor"].info(), "what": "text-blind model (trained with text dropped)"}
+    if args.ceiling:
+        sources["ceiling"] = ground_truth
+        infos["ceiling"] = {"what": "ground-truth renders of each case's scene (the world's own frames)"}
+
+    # 3. Cases, then every source on every case
+    geometry = {"width": args.size, "height": args.size, "num_frames": args.frames}
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cases = build_cases(names, args.seeds, limit=args.limit, **geometry)
+    results: dict = {}
+    rates: dict = {}
+    seconds: dict = {}
+    for name, suite_cases in cases.items():
+        results[name], rates[name], seconds[name] = {}, {}, {}
+        for src, source in sources.items():
+            res, took = evaluate(suite_cases, source)
+            results[name][src], rates[name][src], seconds[name][src] = res, accuracy(suite_cases, res), took
+            passed = rates[name][src]["case"]
+            print(
+                f"{name:13s} {src:8s} {len(suite_cases):4d} cases  {passed}  ({took:.1f} s)", file=sys.stderr
+            )
+
+    # 4. Report
+    settings = {
+        "suites": names,
+        "seeds": args.seeds,
+        "limit": args.limit,
+        **geometry,
+        "fps": vocab.DEFAULT_FPS,
+        "command": shlex.join(["cineflow", *sys.argv[1:]]) if sys.argv[1:2] == ["eval"] else "",
+        "started": started,
+    }
+    data = report.build(settings, infos, cases, results, rates, seconds, report.strips_name(args.out))
+    written = report.write(args.out, data, results)
+    print(f"wrote {written[0]}, {written[1]}, {written[2]} and {len(written) - 3} frame strips")
+    return 0
+
+
+def _model(folder: str | None, knobs: dict):
+    from cineflow.eval.run import ModelSource
+    from cineflow.pipeline import BUNDLED, MODEL_INDEX
+
+    if folder is None and not (BUNDLED / MODEL_INDEX).is_file():
+        raise FileNotFoundError(
+            f"no bundled model at {BUNDLED}; pass --model DIR (or --ceiling alone to measure the harness)"
+        )
+    return ModelSource(folder or BUNDLED, **knobs)

@@ -1,0 +1,78 @@
+"""`cineflow eval`: a tiny end-to-end run writes the report; user errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cineflow.cli import main
+from cineflow.config import TextConfig, VAEConfig
+from cineflow.models.dit import PRESETS
+from cineflow.pipeline import Pipeline, PipelineConfig
+
+torch.set_num_threads(1)
+
+TINY = ["--seeds", "1", "--limit", "2", "--size", "32", "--frames", "5", "--steps", "1"]
+
+
+@pytest.fixture(scope="module")
+def debug_model(tmp_path_factory):
+    """A random debug model folder (tiny VAE, debug DiT, random text encoder)."""
+    vae = VAEConfig(latent_channels=4, base_channels=8, channel_mult=(1, 1, 1))
+    pipe = Pipeline.from_configs(vae, PRESETS["debug"], TextConfig(name="random", dim=384), PipelineConfig())
+    folder = tmp_path_factory.mktemp("model") / "debug"
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def test_model_floor_and_ceiling_in_one_report(debug_model, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    args = ["eval", "--suite", "counting,images", "--model", str(debug_model), "--out", str(out)]
+    assert main([*args, "--floor-model", str(debug_model), "--ceiling", *TINY]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["sources"]) == {"model", "floor", "ceiling"}
+    assert data["sources"]["model"]["path"] == str(debug_model.resolve())
+    assert data["settings"]["seeds"] == 1 and data["settings"]["width"] == 32
+    assert list(data["suites"]) == ["counting", "images"]
+    assert len(data["cases"]) == 4 and all(set(c["results"]) == set(data["sources"]) for c in data["cases"])
+    assert out.with_suffix(".md").is_file()
+    assert len(list((tmp_path / "report_strips").glob("*.png"))) == 4
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_ceiling_alone_needs_no_model_and_is_deterministic(tmp_path):
+    reports = []
+    for k in range(2):
+        out = tmp_path / f"r{k}.json"
+        assert main(["eval", "--suite", "cause_effect", "--ceiling", "--out", str(out), *TINY[:4]]) == 0
+        reports.append(json.loads(out.read_text()))
+    assert set(reports[0]["sources"]) == {"ceiling"}
+    a, b = ([{k: v for k, v in c.items() if k != "strip"} for c in r["cases"]] for r in reports)
+    assert a == b and a  # the strips are named after each report
+
+
+@pytest.mark.parametrize(
+    ("extra", "word"),
+    [
+        (["--suite", "colour"], "--suite"),
+        (["--suite", "motion", "--model", "/nonexistent/model"], "model folder"),
+        (["--suite", "motion", "--ceiling", "--floor-model", "/nonexistent/floor"], "model folder"),
+        (["--ceiling", "--seeds", "0"], "--seeds"),
+        (["--ceiling", "--limit", "0"], "--limit"),
+        (["--ceiling", "--size", "8"], "--size"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(extra, word, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["eval", "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert word in err and "\n" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--seeds", "four"])
+    assert e.value.code == 2
