@@ -28,6 +28,8 @@ ROWS = (  # (metric, what it measures)
     ("false_vanished", "objects flagged vanished while visible (lower is better)"),
     ("false_appeared", "objects flagged appearing from nothing (lower is better)"),
     ("rejection", "another clip's caption rejected, per clip"),
+    ("reject_motion", "own full claims with object 0's motion reversed rejected"),
+    ("reject_shape", "own full claims with object 0's shape changed rejected"),
     ("own_caption_pass", "own caption accepted, per clip"),
     ("full_claims_pass", "full scene claims accepted, per clip"),
     ("shape", "shape, per object seen whole"),

@@ -37,7 +37,10 @@ def test_model_floor_and_ceiling_in_one_report(debug_model, tmp_path, capsys):
     assert data["settings"]["seeds"] == 1 and data["settings"]["width"] == 32
     assert list(data["suites"]) == ["counting", "images"]
     assert len(data["cases"]) == 4 and all(set(c["results"]) == set(data["sources"]) for c in data["cases"])
-    assert out.with_suffix(".md").is_file()
+    # the floor is the same folder here, so the model gains nothing over it
+    gain = data["suites"]["counting"]["differences"]["model - floor"]["case"]
+    assert gain["diff"] == 0 and gain["ci95"][0] < 0 < gain["ci95"][1]
+    assert "model - floor" in out.with_suffix(".md").read_text()
     assert len(list((tmp_path / "report_strips").glob("*.png"))) == 4
     assert "wrote" in capsys.readouterr().out
 
@@ -46,11 +49,31 @@ def test_ceiling_alone_needs_no_model_and_is_deterministic(tmp_path):
     reports = []
     for k in range(2):
         out = tmp_path / f"r{k}.json"
-        assert main(["eval", "--suite", "cause_effect", "--ceiling", "--out", str(out), *TINY[:4]]) == 0
+        assert main(["eval", "--suite", "paraphrase", "--ceiling", "--out", str(out), *TINY[:4]]) == 0
         reports.append(json.loads(out.read_text()))
     assert set(reports[0]["sources"]) == {"ceiling"}
+    assert [c["split"] for c in reports[0]["cases"]] == ["heldout", "train"]  # one scene asked both ways
+    assert "ceiling" in reports[0]["suites"]["paraphrase"]["differences"]["heldout - train"]
     a, b = ([{k: v for k, v in c.items() if k != "strip"} for c in r["cases"]] for r in reports)
     assert a == b and a  # the strips are named after each report
+
+
+def test_a_rerun_takes_its_videos_from_the_cache(debug_model, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "report.json"
+    args = ["eval", "--suite", "motion", "--model", str(debug_model), "--out", str(out), *TINY]
+    assert main(args) == 0
+    first = json.loads(out.read_text())
+    assert len(list((tmp_path / "report_cache").glob("*.npz"))) == 2
+
+    def no_generation(*a, **k):
+        raise AssertionError("generated again")
+
+    monkeypatch.setattr(Pipeline, "__call__", no_generation)
+    assert main(args) == 0
+    assert "[2 videos from the cache]" in capsys.readouterr().err
+    assert json.loads(out.read_text())["cases"] == first["cases"]
+    with pytest.raises(AssertionError, match="generated again"):  # --no-cache generates
+        main([*args, "--no-cache"])
 
 
 @pytest.mark.parametrize(
@@ -62,6 +85,7 @@ def test_ceiling_alone_needs_no_model_and_is_deterministic(tmp_path):
         (["--ceiling", "--seeds", "0"], "--seeds"),
         (["--ceiling", "--limit", "0"], "--limit"),
         (["--ceiling", "--size", "8"], "--size"),
+        (["--ceiling", "--frames", "482"], "--frames"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(extra, word, tmp_path, capsys):

@@ -108,11 +108,10 @@ def test_report_files_are_written(debug_model, tmp_path):
     cases = build_cases(["camera", "images"], 1, limit=2, **SMALL)
     sources = {"model": ModelSource(debug_model), "ceiling": ground_truth}
     results = {n: {s: evaluate(c, src)[0] for s, src in sources.items()} for n, c in cases.items()}
-    rates = {n: {s: accuracy(cases[n], r) for s, r in per.items()} for n, per in results.items()}
     seconds = {n: {s: 0.0 for s in sources} for n in cases}
     infos = {"model": sources["model"].info(), "ceiling": {"what": "ground truth"}}
     out = tmp_path / "run" / "report.json"
-    data = report.build({"seeds": 1}, infos, cases, results, rates, seconds, report.strips_name(out))
+    data = report.build({"seeds": 1}, infos, cases, results, seconds, report.strips_name(out))
     written = report.write(out, data, results)
 
     assert written[:3] == [out, out.with_suffix(".md"), out.with_suffix(".html")]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cineflow.eval.stats import Rate, Tally, wilson
+from cineflow.eval.stats import Rate, Tally, newcombe, wilson
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,12 @@ def test_tally_counts_hits_and_trials_per_name():
     assert rates["color"].to_dict()["ci95"] == [round(x, 4) for x in wilson(2, 3)]
     assert str(rates["color"]).startswith("0.67 [")
     assert math.isnan(Rate(0, 0).value) and str(Rate(0, 0)) == "n/a"
+
+
+def test_difference_of_rates_matches_newcombes_worked_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, table II: 56/70 - 48/80, method 10 -> 0.0524, 0.3339
+    d, lo, hi = newcombe(Rate(56, 70), Rate(48, 80))
+    assert d == pytest.approx(0.2) and (lo, hi) == pytest.approx((0.0524, 0.3339), abs=1e-4)
+    d, lo, hi = newcombe(Rate(3, 10), Rate(3, 10))
+    assert d == 0 and lo < 0 < hi and lo == pytest.approx(-hi)
+    assert all(math.isnan(x) for x in newcombe(Rate(1, 2), Rate(0, 0)))

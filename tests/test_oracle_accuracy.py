@@ -22,6 +22,8 @@ LOOSE = {
     "motion": 0.95,
     "events": 0.93,
     "rejection": 0.93,
+    "reject_motion": 0.95,  # own claims with one motion reversed
+    "reject_shape": 0.93,  # own claims with one shape changed (an object never seen whole cannot refute it)
     "own_caption_pass": 0.85,
     "shape": 0.95,
     "size": 0.95,

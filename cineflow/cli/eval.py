@@ -16,6 +16,7 @@ import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
 
 MAX_SEEDS = 1000
 ORACLE_SIZE = 64  # below this the oracle's own accuracy drops (docs/eval.md, section 4)
@@ -43,15 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ceiling", action="store_true", help="also score ground-truth renders of each case")
     p.add_argument("--floor-model", default=None, metavar="DIR", help="a text-blind model folder (the floor)")
     p.add_argument("--size", type=int, default=64, help="frame side in pixels, 16..1024 (default 64)")
-    p.add_argument("--frames", type=int, default=17, help="frames per clip, >= 1 (default 17)")
+    p.add_argument("--frames", type=int, default=17, help="frames per clip, 1..481 (default 17)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not keep generated videos in REPORT_cache/ (kept by default: a rerun resumes there)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cineflow.eval import report
-    from cineflow.eval.run import ModelSource, accuracy, evaluate, ground_truth
+    from cineflow.eval.run import FrameCache, ModelSource, accuracy, evaluate, ground_truth
     from cineflow.eval.suites import SUITES, build_cases
     from cineflow.world import vocab
 
@@ -67,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit: must be >= 1, got {args.limit}")
     if not vocab.MIN_SIDE <= args.size <= vocab.MAX_SIDE:
         raise ValueError(f"--size: must be {vocab.MIN_SIDE}..{vocab.MAX_SIDE} pixels, got {args.size}")
-    if args.frames < 1:
-        raise ValueError(f"--frames: must be >= 1, got {args.frames}")
+    max_frames = int(vocab.MAX_SECONDS * vocab.DEFAULT_FPS) + 1
+    if not 1 <= args.frames <= max_frames:
+        raise ValueError(
+            f"--frames: must be 1..{max_frames} (60 s at {vocab.DEFAULT_FPS} fps), got {args.frames}"
+        )
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps: must be >= 1, got {args.steps}")
     if args.guidance is not None and not 0 <= args.guidance <= 100:
@@ -80,14 +89,16 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
 
     # 2. Sources: the model (bundled unless given or only the ceiling is asked for), floor, ceiling
-    sources, infos = {}, {}
+    models, infos = {}, {}
     knobs = {"steps": args.steps, "guidance": args.guidance}
     if args.model is not None or not args.ceiling:
-        sources["model"] = _model(args.model, knobs)
-        infos["model"] = sources["model"].info()
+        models["model"] = _model(args.model, knobs)
+        infos["model"] = models["model"].info()
     if args.floor_model is not None:
-        sources["floor"] = ModelSource(args.floor_model, **knobs)
-        infos["floor"] = {**sources["floor"].info(), "what": "text-blind model (trained with text dropped)"}
+        models["floor"] = ModelSource(args.floor_model, **knobs)
+        infos["floor"] = {**models["floor"].info(), "what": "text-blind model (trained with text dropped)"}
+    cache = Path(args.out).parent / f"{Path(args.out).stem}_cache"
+    sources = {k: m if args.no_cache else FrameCache(m, cache) for k, m in models.items()}
     if args.ceiling:
         sources["ceiling"] = ground_truth
         infos["ceiling"] = {"what": "ground-truth renders of each case's scene (the world's own frames)"}
@@ -97,17 +108,18 @@ def run(args: argparse.Namespace) -> int:
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     cases = build_cases(names, args.seeds, limit=args.limit, **geometry)
     results: dict = {}
-    rates: dict = {}
     seconds: dict = {}
     for name, suite_cases in cases.items():
-        results[name], rates[name], seconds[name] = {}, {}, {}
+        results[name], seconds[name] = {}, {}
         for src, source in sources.items():
+            before = getattr(source, "hits", 0)  # videos a FrameCache had kept
             res, took = evaluate(suite_cases, source)
-            results[name][src], rates[name][src], seconds[name][src] = res, accuracy(suite_cases, res), took
-            passed = rates[name][src]["case"]
-            print(
-                f"{name:13s} {src:8s} {len(suite_cases):4d} cases  {passed}  ({took:.1f} s)", file=sys.stderr
-            )
+            rate = accuracy(suite_cases, res)
+            results[name][src], seconds[name][src] = res, took
+            kept = getattr(source, "hits", 0) - before
+            note = f"  [{kept} videos from the cache]" if kept else ""
+            line = f"{name:13s} {src:8s} {len(suite_cases):4d} cases  {rate['case']}  ({took:.1f} s)"
+            print(line + note, file=sys.stderr)
 
     # 4. Report
     settings = {
@@ -118,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
         "fps": vocab.DEFAULT_FPS,
         "command": shlex.join(["cineflow", *sys.argv[1:]]) if sys.argv[1:2] == ["eval"] else "",
         "started": started,
+        "cache": None if args.no_cache or not models else str(cache),
     }
-    data = report.build(settings, infos, cases, results, rates, seconds, report.strips_name(args.out))
+    data = report.build(settings, infos, cases, results, seconds, report.strips_name(args.out))
     written = report.write(args.out, data, results)
     print(f"wrote {written[0]}, {written[1]}, {written[2]} and {len(written) - 3} frame strips")
     return 0

@@ -1,4 +1,4 @@
-"""The benchmark's report: JSON (every case, check and rate), Markdown beside it, a frame strip per case.
+"""The benchmark's report: JSON (every case, check and rate), Markdown and HTML beside it, frame strips.
 
     report.json             settings, sources (model path + weights hash), per-suite rates, per-case checks
     report.md, report.html  the same as tables: per suite, check x source with 95% intervals; per case,
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from cineflow.eval.run import CaseResult
-from cineflow.eval.stats import Rate
+from cineflow.eval.run import CaseResult, accuracy
+from cineflow.eval.stats import Rate, newcombe
 from cineflow.eval.suites import SUITES, Case
 
 SOURCE_ORDER = ("model", "floor", "ceiling")  # columns of the tables, rows of the strips
@@ -32,15 +32,15 @@ def build(
     sources: dict[str, dict],
     cases: dict[str, list[Case]],
     results: dict[str, dict[str, list[CaseResult]]],
-    rates: dict[str, dict[str, dict[str, Rate]]],
     seconds: dict[str, dict[str, float]],
     strips_dir: str,
 ) -> dict:
-    """The report as JSON-ready data. `results[suite][source]` and `rates[suite][source]` per suite."""
+    """The report as JSON-ready data. `results[suite][source]`: one result per case of `cases[suite]`."""
     from cineflow import __version__
 
     suites = {}
     case_rows = []
+    rates = {n: {src: accuracy(cases[n], res) for src, res in per.items()} for n, per in results.items()}
     for name, suite_cases in cases.items():
         suite = SUITES[name]
         suites[name] = {
@@ -52,6 +52,7 @@ def build(
                 for src in _sources(results[name])
             },
             "seconds": {src: round(s, 2) for src, s in seconds[name].items()},
+            "differences": differences(rates[name]),
         }
         for k, case in enumerate(suite_cases):
             row = case.to_dict()
@@ -66,6 +67,28 @@ def build(
         "suites": suites,
         "cases": case_rows,
     }
+
+
+def differences(rates: dict[str, dict[str, Rate]]) -> dict[str, dict]:
+    """Differences with 95% intervals: "model - floor" per category (what the model got from the text),
+    and "heldout - train" of passing cases per source (the paraphrase gap)."""
+    out: dict[str, dict] = {}
+    if "model" in rates and "floor" in rates:
+        model, floor = rates["model"], rates["floor"]
+        out["model - floor"] = {cat: _diff(model[cat], floor[cat]) for cat in model if cat in floor}
+    gaps = {
+        src: _diff(r["case[heldout]"], r["case[train]"])
+        for src, r in rates.items()
+        if "case[heldout]" in r and "case[train]" in r
+    }
+    if gaps:
+        out["heldout - train"] = gaps
+    return out
+
+
+def _diff(a: Rate, b: Rate) -> dict:
+    d, lo, hi = newcombe(a, b)
+    return {"diff": round(d, 4), "ci95": [round(lo, 4), round(hi, 4)]}
 
 
 def harness_sha256() -> str:
@@ -128,11 +151,13 @@ def blocks(report: dict) -> list[Block]:
     out: list[Block] = [("h1", ["Flatland benchmark"]), ("ul", items)]
     out.append(("p", ["Rates are per check (per case for 'case'), with Wilson 95% intervals and trials."]))
     out.append(("h2", ["Summary: cases passing every check"]))
+    vs_floor = "model" in names and "floor" in names
     rows = [
         [[name], [str(suite["cases"])], *([_cell(suite["accuracy"].get(s, {}).get("case"))] for s in names)]
+        + ([[_diff_cell(suite["differences"]["model - floor"].get("case"))]] if vs_floor else [])
         for name, suite in report["suites"].items()
     ]
-    out.append(("table", (["suite", "cases", *names], rows)))
+    out.append(("table", (["suite", "cases", *names] + (["model - floor"] if vs_floor else []), rows)))
     by_suite: dict[str, list[dict]] = {}
     for row in report["cases"]:
         by_suite.setdefault(row["suite"], []).append(row)
@@ -142,9 +167,14 @@ def blocks(report: dict) -> list[Block]:
         rows = [
             [[("b", cat) if cat in suite["focus"] else cat],
              *([_cell(suite["accuracy"].get(src, {}).get(cat))] for src in names)]
+            + ([[_diff_cell(suite["differences"]["model - floor"].get(cat))]] if vs_floor else [])
             for cat in categories
         ]  # fmt: skip
-        out.append(("table", (["check", *names], rows)))
+        out.append(("table", (["check", *names] + (["model - floor"] if vs_floor else []), rows)))
+        gaps = suite["differences"].get("heldout - train", {})
+        if gaps:
+            said = "; ".join(f"{src} {_diff_cell(gaps[src])}" for src in names if src in gaps)
+            out.append(("p", ["Held-out minus training sentence frames, cases passing: " + said + "."]))
         rows = [
             [[row["id"]], [row["prompt"]], *([_verdict(row["results"].get(src))] for src in names),
              [("img", row["strip"])]]
@@ -222,6 +252,13 @@ def _cell(rate: dict | None) -> str:
         return "n/a"
     lo, hi = rate["ci95"]
     return f"{rate['rate']:.2f} [{lo:.2f}, {hi:.2f}] n={rate['trials']}"
+
+
+def _diff_cell(diff: dict | None) -> str:
+    if not diff or diff["diff"] != diff["diff"]:  # absent, or NaN (no trials on a side)
+        return "n/a"
+    lo, hi = diff["ci95"]
+    return f"{diff['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
 def _verdict(result: dict | None) -> str:

@@ -5,12 +5,17 @@ Sources are callables `case -> frames uint8 [T, H, W, 3]`:
 - `ground_truth`: the case's scene rendered by the world: the ceiling, what a perfect model would score
   (below 1 only where the oracle or the parser are wrong);
 - `ModelSource(folder)`: a model folder through `Pipeline`: the model under test, or the floor (a model
-  trained with the same recipe and its text always dropped, so it sees no prompt).
+  trained with the same recipe and its text always dropped, so it sees no prompt); `FrameCache` keeps
+  its videos on disk so that a long run resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,11 +78,25 @@ class ModelSource:
             "solver": cfg.solver,
         }
 
+    def key(self, case: Case) -> str:
+        """sha256 of everything the frames of `case` depend on: weights, prompt, noise seed, geometry and
+        sampler settings."""
+        spec = case.spec
+        what = {
+            **self.info(),
+            "path": None,  # the same weights elsewhere are the same model
+            "prompt": case.prompt,
+            "seed": case.gen_seed,
+            "geometry": [spec.num_frames, spec.height, spec.width, spec.fps],
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
     def __call__(self, case: Case) -> np.ndarray:
         import warnings
 
         spec = case.spec
-        with warnings.catch_warnings():  # sizes the model cannot take are snapped; the report says so
+        # sizes the model cannot take are snapped; the report records the shape it gave
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = self.pipe(
                 case.prompt,
@@ -91,6 +110,33 @@ class ModelSource:
                 progress=False,
             )
         return out.frames
+
+
+class FrameCache:
+    """A model source whose frames are kept on disk by `key(case)`, so that an interrupted or repeated run
+    generates each video once. The oracle is cheap and is always re-run on the kept frames."""
+
+    def __init__(self, source: ModelSource, folder: str | Path) -> None:
+        self.source, self.folder = source, Path(folder)
+        self.hits = 0
+
+    def __call__(self, case: Case) -> np.ndarray:
+        path = self.folder / f"{self.source.key(case)[:32]}.npz"
+        if path.is_file():
+            self.hits += 1
+            with np.load(path) as data:
+                return data["frames"]
+        frames = self.source(case)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{path.name}.", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, frames=frames)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return frames
 
 
 @dataclass
@@ -140,15 +186,8 @@ def accuracy(cases: list[Case], results: list[CaseResult]) -> dict[str, Rate]:
     return tally.rates()
 
 
-def evaluate(
-    cases: list[Case], source: Source, on_case: Callable[[Case, CaseResult], None] | None = None
-) -> tuple[list[CaseResult], float]:
+def evaluate(cases: list[Case], source: Source) -> tuple[list[CaseResult], float]:
     """Judge every case on `source`'s frames; returns the results and the seconds it took."""
     start = time.perf_counter()
-    results = []
-    for case in cases:
-        result = judge(case, source(case))
-        results.append(result)
-        if on_case is not None:
-            on_case(case, result)
+    results = [judge(case, source(case)) for case in cases]
     return results, time.perf_counter() - start

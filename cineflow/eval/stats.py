@@ -1,4 +1,5 @@
-"""Accuracies with 95% confidence intervals (Wilson score), and a tally of them by name.
+"""Accuracies with 95% confidence intervals (Wilson score), differences of two of them (Newcombe), and a
+tally of them by name.
 
 Wilson rather than the normal approximation: benchmark rates sit near 0 and 1 on a few dozen trials,
 where p ± 1.96·sqrt(p(1-p)/n) collapses to a zero-width interval (at p = 0 or 1) or leaves [0, 1].
@@ -54,6 +55,18 @@ class Rate:
             return "n/a"
         lo, hi = self.interval
         return f"{self.value:.2f} [{lo:.2f}, {hi:.2f}] n={self.trials}"
+
+
+def newcombe(a: Rate, b: Rate) -> tuple[float, float, float]:
+    """The difference of two independent rates, a - b, with its 95% interval (Newcombe's hybrid score
+    method: the two Wilson intervals combined), e.g. model minus floor. NaNs when either has no trials."""
+    if not (a.trials and b.trials):
+        return math.nan, math.nan, math.nan
+    (la, ua), (lb, ub) = a.interval, b.interval
+    d = a.value - b.value
+    lo = d - math.sqrt((a.value - la) ** 2 + (ub - b.value) ** 2)
+    hi = d + math.sqrt((ua - a.value) ** 2 + (b.value - lb) ** 2)
+    return d, lo, hi
 
 
 class Tally:

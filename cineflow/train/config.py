@@ -73,6 +73,7 @@ class TrainConfig:
     max_steps: int = 1000  # optimizer steps
     precision: str = "bf16"  # bf16 autocast (AMX on CPU, tensor cores on GPU) or fp32
     activation_checkpointing: bool = False  # recompute each block in backward: less memory, ~1.3x compute
+    parallel: str = "ddp"  # with several ranks: ddp (replicate) or fsdp (shard params, grads, optimizer)
     text_dropout: float = 0.1  # probability a caption is replaced by "" (the unconditional prompt for CFG)
     cond_prob: float = 0.0  # probability a sample's first latent frames are given clean (i2v, extension)
     seed: int = 0  # model initialisation
@@ -119,6 +120,7 @@ def check_train_config(cfg: TrainConfig) -> None:
     _need(cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr), "optim.lr: must be a positive number")
     _need(cfg.optim.warmup_steps >= 0 and cfg.optim.grad_clip >= 0, "optim.warmup_steps/grad_clip: >= 0")
     _need(cfg.device in ("auto", "cpu", "cuda"), "device: choose from auto, cpu, cuda")
+    _need(cfg.parallel in ("ddp", "fsdp"), "parallel: choose from ddp, fsdp")
     unknown = sorted(set(cfg.dit) - {f.name for f in dataclasses.fields(DiTConfig)})
     _need(not unknown, f"dit: unknown keys {unknown}")
 

@@ -13,6 +13,8 @@ import copy
 import torch
 from torch import nn
 
+from cineflow.train.parallel import full_tensor
+
 
 def ema_decay(num_updates: int, decay: float, warmup: bool) -> float:
     """The decay used for update number `num_updates` (0-based)."""
@@ -34,7 +36,8 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         d = ema_decay(self.num_updates, self.decay, self.warmup)
         ema_params = list(self.model.parameters())
-        params = [p.detach() for p in model.parameters()]
+        # under FSDP the model's parameters are shards: gather each whole (the EMA copy is not sharded)
+        params = [full_tensor(p.detach()) for p in model.parameters()]
         # one fused call over all tensors: ema = d * ema + (1 - d) * p
         torch._foreach_lerp_(ema_params, params, 1.0 - d)
         for ema_buf, buf in zip(self.model.buffers(), model.buffers(), strict=True):

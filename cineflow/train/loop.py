@@ -28,7 +28,16 @@ from cineflow.diffusion import flow
 from cineflow.train import checkpoint as ckpt
 from cineflow.train.config import TrainConfig, dit_config
 from cineflow.train.ema import EMA
-from cineflow.train.parallel import World, barrier, mean_across, parallelize, unwrap
+from cineflow.train.parallel import (
+    World,
+    barrier,
+    full_state,
+    full_tensor,
+    load_full_state,
+    mean_across,
+    parallelize,
+    unwrap,
+)
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -224,7 +233,7 @@ def train_step(
     opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)
-    return {"loss": float(mean_across(total, batches.world)), "grad_norm": float(grad_norm)}
+    return {"loss": float(mean_across(total, batches.world)), "grad_norm": float(full_tensor(grad_norm))}
 
 
 # ---------------------------------------------------------------------- the run
@@ -250,7 +259,7 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
     # 1. Models, optimizer, EMA, data
     vae, dit, text_encoder = build_models(cfg, world.device)
     ema = EMA(dit, cfg.ema.decay, cfg.ema.warmup)  # before parallelize: the EMA copy stays a plain DiT
-    model = parallelize(dit, world, cfg.activation_checkpointing)
+    model = parallelize(dit, world, cfg.activation_checkpointing, cfg.parallel)
     opt, sched = make_optimizer(model, cfg)
     batches = Batches(cfg, world, vae, text_encoder, autocast)
 
@@ -277,12 +286,13 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
         if cfg.sample_every and done % cfg.sample_every == 0 and done != cfg.max_steps:
             _write_samples(out, done, ema.model, vae, text_encoder, cfg, world, logger)
         if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+            model_state, opt_state = full_state(model, opt)  # under FSDP a gather on every rank
             if world.is_main:
                 state = {
                     "step": done,
-                    "model": unwrap(model).state_dict(),
+                    "model": model_state,
                     "ema": ema.state_dict(),
-                    "optimizer": opt.state_dict(),
+                    "optimizer": opt_state,
                     "scheduler": sched.state_dict(),
                     "rng": ckpt.rng_state(),
                     "data": {"seed": cfg.data.seed, "next_sample": done * batches.global_batch},
@@ -311,11 +321,10 @@ def _resume(out: Path, model: nn.Module, ema: EMA, opt, sched, world: World) -> 
         return 0
     state = ckpt.load_checkpoint(latest)
     try:
-        unwrap(model).load_state_dict(state["model"])
+        load_full_state(model, opt, state["model"], state["optimizer"])
         ema.load_state_dict(state["ema"])
-    except RuntimeError as e:  # a config changed between runs: say so instead of a traceback
+    except (RuntimeError, KeyError) as e:  # a config changed between runs: say so, not a traceback
         raise ValueError(f"--resume: {latest} does not fit this config's model: {e}") from e
-    opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     ckpt.set_rng_state(state["rng"])
     start = int(state["step"])

@@ -8,6 +8,7 @@ both are visible (best assignment over all permutations), and each attribute is 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import math
@@ -31,6 +32,27 @@ TARGETS = {
     "false_vanished": 0.005,  # at most
     "rejection": 0.95,
 }
+
+
+# A motion no clip of the truth's class can be mistaken for (so a pass is the oracle's error), and a shape.
+OPPOSITE_MOTION = {
+    "still": "left",
+    "left": "right",
+    "right": "left",
+    "up": "down",
+    "down": "up",
+    "up_left": "down_right",
+    "down_right": "up_left",
+    "up_right": "down_left",
+    "down_left": "up_right",
+    "bounce": "still",
+    "fall": "up",
+    "orbit": "still",
+    "spin": "grow",
+    "grow": "shrink",
+    "shrink": "grow",
+}
+OTHER_SHAPE = {"circle": "square", "square": "triangle", "triangle": "star", "star": "circle"}
 
 
 def h264_roundtrip(frames: np.ndarray, fps: int, crf: int) -> np.ndarray:
@@ -143,6 +165,16 @@ def _score_clip(tally: Tally, where: str, spec: SceneSpec, ann: Annotations, sce
     tally.add(
         "full_claims_pass", report.passed, f"{where} " + "; ".join(c.name for c in report.failed())[:200]
     )
+    # Hard negatives: the clip's own full claims with one attribute of one object made false.
+    for attr, wrong in (("motion", OPPOSITE_MOTION), ("shape", OTHER_SHAPE)):
+        claim = truth.objects[0]
+        lie = dataclasses.replace(claim, **{attr: wrong[getattr(claim, attr)]})
+        if attr == "motion" and lie.motion in ("still", "fall"):
+            lie = dataclasses.replace(lie, speed=None)  # the world gives these no speed
+        elif attr == "motion" and lie.speed is None:
+            lie = dataclasses.replace(lie, speed=spec.objects[0].speed)
+        claims = dataclasses.replace(truth, objects=(lie, *truth.objects[1:]))
+        tally.add(f"reject_{attr}", not check(scene, claims, exact_count=True).passed, f"{where} {attr}")
 
 
 def evaluate(n: int, crf: int | None = 23, seed: int = 0, size: int = 64) -> dict:

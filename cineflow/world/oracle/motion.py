@@ -195,7 +195,7 @@ def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
     if drift < STILL_TOL + 0.05 * radius:
         return _in_place(path)
     bounces = _wall_bounces(path, walls, ground, radius)
-    return _orbit(path) or _fall(path, bounces) or _translation(path, bounces)
+    return _orbit(path) or _fall(path, bounces, ground) or _translation(path, bounces)
 
 
 def _in_place(path: Path) -> Motion:
@@ -227,14 +227,14 @@ def _orbit(path: Path) -> Motion | None:
     return Motion("orbit", {"orbit"}, _speed_class(speed), {"orbit_radius": r, "linear_speed": speed})
 
 
-def _fall(path: Path, bounces: list[tuple[int, str]]) -> Motion | None:
+def _fall(path: Path, bounces: list[tuple[int, str]], ground: float) -> Motion | None:
     """From rest under the world's gravity, mostly vertical, until the first turn (the floor), gaps or not."""
     flight = _segments(path, split_gaps=False)
     k0, k1 = _fit_span(flight)
     t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
     if len(t) < 4:
         return None
-    ay, vy0, _ = np.polyfit(t, xy[:, 1], 2)  # in clip time: vy0 is the speed at t = 0
+    ay, vy0, y0 = np.polyfit(t, xy[:, 1], 2)  # in clip time: vy0 is the speed at t = 0
     vx = _fit_line(t, xy[:, 0], 1)[0]
     gravity = 2 * float(ay)
     falling = 0.6 * vocab.GRAVITY < gravity < 1.5 * vocab.GRAVITY and abs(vy0) < 0.25
@@ -246,7 +246,25 @@ def _fall(path: Path, bounces: list[tuple[int, str]]) -> Motion | None:
         "gravity": gravity,
         "restitution": _restitution(path, flight),
     }
+    if not any(wall == "floor" for _, wall in bounces):
+        bounces = bounces + _hidden_landing(path, (float(ay), float(vy0), float(y0)), ground)
     return Motion("fall", {"fall"}, None, fitted, bounces)
+
+
+def _hidden_landing(path: Path, parabola: tuple[float, float, float], ground: float) -> list[tuple[int, str]]:
+    """A floor bounce not seen (the object was behind something when it landed): the fitted fall reaches
+    the ground before a later sighting that is back above it, which only a bounce explains."""
+    a, b, c = parabola
+    level = ground - float(np.median(path.radius))  # its centre when it touches the ground
+    roots = [r.real for r in np.roots([a, b, c - level]) if abs(r.imag) < 1e-9 and r.real > path.times[0]]
+    if not roots:
+        return []
+    t_hit = min(roots)
+    later = path.times > t_hit + 1e-9
+    if not later.any() or path.xy[later, 1].min() > level - 0.02:
+        return []
+    fps = (path.frames[-1] - path.frames[0]) / max(float(path.times[-1] - path.times[0]), 1e-9)
+    return [(math.ceil(t_hit * fps - 1e-6), "floor")]
 
 
 def _translation(path: Path, bounces: list[tuple[int, str]]) -> Motion:

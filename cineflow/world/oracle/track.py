@@ -272,8 +272,12 @@ def _reacquire(blob: Blob, lost: list[Track], preds: dict, t: int, side: int) ->
         s = tr.last_seen(t)
         if s is None or tr.blobs[s].color != blob.color:  # type: ignore[union-attr]
             continue
-        px, py = preds[tr.id]
-        d = math.hypot(blob.center[0] - px, blob.center[1] - py)
+        # where it was predicted, or where it was last seen: hidden, it may have turned (a bounce behind
+        # something) or stopped
+        d = min(
+            math.hypot(blob.center[0] - p[0], blob.center[1] - p[1])
+            for p in (preds[tr.id], tr.blobs[s].center)
+        )  # type: ignore[union-attr]
         if d < best_d:
             best, best_d = tr, d
     return best
