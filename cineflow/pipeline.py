@@ -157,6 +157,7 @@ class Pipeline:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private (0700); a model folder is for every user to read
         index = {"_class_name": "Pipeline", "_cineflow_version": __version__, **COMPONENTS}
         index["pipeline"] = to_dict(self.config)
         _write_json(tmp / MODEL_INDEX, index)
@@ -305,7 +306,7 @@ class Pipeline:
             bar.close()
 
         # 5. Decode to pixels
-        video = self.vae.decode(x.to(self.vae_dtype))  # (1, 3, T, H, W) in [-1, 1]
+        video = self.vae.decode(x.to(self.vae_dtype), **decode_tiling(x.shape))  # (1, 3, T, H, W) in [-1, 1]
         frames = from_tensor(video[0].float().cpu())
         manifest = self.manifest(prompt, negative_prompt, seed, steps, guidance, frames.shape)
         return PipelineOutput(frames=frames, fps=float(fps), manifest=manifest, adjustments=notes)
@@ -371,6 +372,28 @@ class Pipeline:
             "width": int(shape[2]),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+
+
+# ---------------------------------------------------------------------- decoding
+
+
+CHUNK_LATENT_FRAMES = 8  # 33 video frames per chunk
+TILE_LATENT_PIXELS = 64  # 512 video pixels per tile side
+
+
+def decode_tiling(shape: tuple[int, ...]) -> dict[str, int]:
+    """VAE decode arguments that bound memory for long or large videos and change nothing for short ones.
+
+    Chunking in time is exact (causal convolutions carry their context from chunk to chunk); spatial tiles
+    blend overlaps and are close to, not equal to, one-piece decoding, so they start only past 512 pixels.
+    """
+    _, _, t, h, w = shape
+    args = {}
+    if t > CHUNK_LATENT_FRAMES:
+        args["chunk_frames"] = CHUNK_LATENT_FRAMES
+    if max(h, w) > TILE_LATENT_PIXELS:
+        args["tile_size"] = TILE_LATENT_PIXELS
+    return args
 
 
 # ---------------------------------------------------------------------- input checks

@@ -86,6 +86,7 @@ def test_a_rerun_takes_its_videos_from_the_cache(debug_model, tmp_path, monkeypa
         (["--ceiling", "--limit", "0"], "--limit"),
         (["--ceiling", "--size", "8"], "--size"),
         (["--ceiling", "--frames", "482"], "--frames"),
+        (["--ceiling", "--threads", "0"], "--threads"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(extra, word, tmp_path, capsys):

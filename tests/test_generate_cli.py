@@ -14,7 +14,15 @@ from cineflow.io import probe
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import Pipeline, PipelineConfig
 
-torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than the work
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread for this module's tiny models (thread hand-offs cost more than the work; the
+    subprocesses get OMP_NUM_THREADS=1 alike); the suite's setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

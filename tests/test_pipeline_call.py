@@ -13,7 +13,16 @@ from cineflow.config import TextConfig, VAEConfig
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import Pipeline, PipelineConfig
 
-torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than the work
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread for this module's tiny models (thread hand-offs cost more than the work; the
+    subprocesses get OMP_NUM_THREADS=1 alike); the suite's setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 SMALL = {"num_frames": 5, "height": 16, "width": 16, "num_inference_steps": 2, "progress": False}
 
@@ -178,3 +187,13 @@ def test_a_condition_of_another_size_is_scaled_to_cover_with_a_note(pipe):
         out = pipe("a ball", **{**SMALL, "num_frames": 9}, conditions=cond)
     assert out.adjustments == ["conditions image 24x40 -> 16x16 (cover, crop)"]
     assert any("conditions image" in str(w.message) for w in caught)
+
+
+def test_long_videos_decode_in_exact_time_chunks(pipe):
+    from cineflow.pipeline import decode_tiling
+
+    assert decode_tiling((1, 4, 5, 8, 8)) == {}  # the default 17x64x64 clip: one piece
+    assert decode_tiling((1, 4, 61, 8, 8)) == {"chunk_frames": 8}
+    assert decode_tiling((1, 4, 5, 128, 96)) == {"tile_size": 64}
+    out = pipe("a red ball", **{**SMALL, "num_frames": 41, "num_inference_steps": 1})  # 11 latent frames
+    assert out.frames.shape == (41, 16, 16, 3)

@@ -11,7 +11,16 @@ from cineflow.config import TextConfig, VAEConfig
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import MODEL_INDEX, Pipeline, PipelineConfig
 
-torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than the work
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread for this module's tiny models (thread hand-offs cost more than the work; the
+    subprocesses get OMP_NUM_THREADS=1 alike); the suite's setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 DEBUG_VAE = VAEConfig(latent_channels=4, base_channels=8, channel_mult=(1, 1, 1))
 RANDOM_TEXT = TextConfig(name="random", dim=384)
@@ -40,6 +49,7 @@ def test_layout_names_each_component(debug_model):
         assert (folder / name / "config.json").is_file()
         assert list((folder / name).glob("*.safetensors")), name
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt"))
+    assert folder.stat().st_mode & 0o755 == 0o755  # readable by everyone, not a private temp folder
 
 
 def test_round_trip_is_bit_exact(debug_model):

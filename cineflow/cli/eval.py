@@ -48,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for generation (default: torch's); 1 is faster on a busy shared CPU",
+    )
+    p.add_argument(
         "--no-cache",
         action="store_true",
         help="do not keep generated videos in REPORT_cache/ (kept by default: a rerun resumes there)",
@@ -82,6 +88,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps: must be >= 1, got {args.steps}")
     if args.guidance is not None and not 0 <= args.guidance <= 100:
         raise ValueError(f"--guidance: must be in [0, 100], got {args.guidance}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads: must be >= 1, got {args.threads}")
+        import torch
+
+        # on an oversubscribed CPU, threads of one op wait on each other at every barrier (docs/eval.md)
+        torch.set_num_threads(args.threads)
 
     if args.size < ORACLE_SIZE:
         print(f"note: the oracle is built for {ORACLE_SIZE}x{ORACLE_SIZE} clips; at {args.size} px even the "

@@ -75,6 +75,15 @@ def build_models(cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.
             f"dit.in_channels ({dit_cfg.in_channels}) must equal the VAE's latent_channels "
             f"({vae.cfg.latent_channels})"
         )
+    d, (pt, ph, pw) = cfg.data, dit_cfg.patch_size
+    multiple = vae.cfg.spatial_down * max(ph, pw)
+    if d.height % multiple or d.width % multiple:
+        raise ValueError(
+            f"data.width/height: must be multiples of {multiple} (VAE {vae.cfg.spatial_down}x x DiT patch), "
+            f"got {d.width}x{d.height}"
+        )
+    if (d.num_frames - 1) % (vae.cfg.temporal_down * pt):
+        raise ValueError(f"data.num_frames: must be 1 + {vae.cfg.temporal_down * pt}k, got {d.num_frames}")
     torch.manual_seed(cfg.seed)
     dit = VideoDiT(dit_cfg)
     text_encoder = load_text_encoder(cfg.text).to(device)

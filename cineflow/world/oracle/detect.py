@@ -172,21 +172,41 @@ def detect_frame(frame: np.ndarray, labels: np.ndarray, min_area: float) -> list
                 continue
             deep = ndimage.distance_transform_edt(np.pad(core[sl], 1)).max() >= MIN_DEPTH
             (thick if deep else thin).append((k, core, sl))
-    # 2. A thin component is a blend where two objects meet, unless it stands alone: then it is a small
-    #    object that chroma subsampling has eaten into.
-    thick_any = np.zeros(labels.shape, dtype=bool)
-    for _, core, _ in thick:
-        thick_any |= core
-    near_thick = ndimage.binary_dilation(thick_any, iterations=2)
-    cores = thick + [(k, core, sl) for k, core, sl in thin if not (core & near_thick).any()]
+    # 2. A thin component next to an object may be the blend along its edge (red and yellow make orange),
+    #    or a small object in front of it or that chroma subsampling has eaten into: it is a blend when its
+    #    colour lies between the neighbour's and the background's or another neighbour's.
+    scene_rgb = _scene_rgb(frame, labels)  # (3,) fallback background
+    cores = thick + [(k, core, sl) for k, core, sl in thin if not _is_blend(frame, core, thick, scene_rgb)]
     # 3. Which object owns each pixel, so that a blob's rim never takes in a neighbour
     owner = np.full(labels.shape, -1, dtype=np.int64)  # (H, W)
     for j, (_, core, _) in enumerate(cores):
         owner[core] = j
-    scene_rgb = _scene_rgb(frame, labels)  # (3,) fallback background
     return [
         _measure(frame, labels, core, sl, k, owner, j, scene_rgb) for j, (k, core, sl) in enumerate(cores)
     ]
+
+
+BLEND_DISTANCE = 60.0  # RGB: how close to a mix of two colours a blend region is (codec smear included)
+
+
+def _is_blend(frame: np.ndarray, core: np.ndarray, thick: list, scene_rgb: np.ndarray) -> bool:
+    """Whether a thin component is an edge blend of the thick objects it touches: its pixels' colour lies
+    on the line between a neighbour's colour and the background's or another object's."""
+    near = ndimage.binary_dilation(core, iterations=2)  # (H, W)
+    neighbours = [_PALETTE[j] for j, other, _ in thick if (other & near).any()]
+    if not neighbours:
+        return False
+    own = np.median(frame[core].astype(np.float32), axis=0)  # (3,)
+    # the other end: the background, or any object colour in the frame (the second one of an overlap may
+    # itself be cut thin, and so not among the neighbours)
+    ends = [*{j: _PALETTE[j] for j, _, _ in thick}.values(), scene_rgb]
+    for a in neighbours:
+        for b in ends:
+            ab = b - a
+            t = float(np.clip((own - a) @ ab / max(float(ab @ ab), 1e-9), 0.0, 1.0))
+            if np.linalg.norm(own - (a + t * ab)) < BLEND_DISTANCE:
+                return True
+    return False
 
 
 def _scene_rgb(frame: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -274,22 +274,28 @@ def _events(objects: list[ObjectReading], cam: camera_mod.Camera) -> list[tuple[
 
 
 def _occlusion(front: ObjectReading, back: ObjectReading, cam: camera_mod.Camera) -> int | None:
-    """First frame where `back` is covered by `front`: they overlap and only `back` loses area."""
+    """First frame where `back` is covered by `front`: they overlap and `back` loses far more of its area
+    (or all of it), or, when no loss can show, `back`'s outline is the one that is cut."""
+    sizes_vary = {front.motion.primary, back.motion.primary} & {"grow", "shrink"}  # area says nothing then
     for t in range(len(cam.zoom)):
-        pf = _world_center(front, cam, t)
-        fb = front.track.blobs[t]
-        if pf is None or fb is None or _area(front.track, cam, t) < 0.9 * front.area:
+        pf, fb = _world_center(front, cam, t), front.track.blobs[t]
+        if pf is None or fb is None:
             continue
+        kept = _area(front.track, cam, t) / front.area  # share of its usual area the front one shows
         bb = back.track.blobs[t]
         if bb is None:
-            if back.track.state[t] == HIDDEN and _near(back, pf, cam, t, front):
+            if (
+                back.track.state[t] == HIDDEN
+                and _near(back, pf, cam, t, front)
+                and (kept > 0.75 or sizes_vary)
+            ):
                 return t
             continue
         pb = cam.to_world(t, bb.center)
-        overlap = math.hypot(pf[0] - pb[0], pf[1] - pb[1]) < _r(front) + _r(back)
-        if not (overlap and bb.crowded):
+        if not (math.hypot(pf[0] - pb[0], pf[1] - pb[1]) < _r(front) + _r(back) and bb.crowded):
             continue
-        if _area(back.track, cam, t) < OCCLUDED_AREA * back.area:
+        lost = _area(back.track, cam, t) / back.area
+        if not sizes_vary and lost < OCCLUDED_AREA and kept - lost > 0.15:
             return t
         # Covered the whole time (the two move together), so no loss of area shows: the outline shared
         # by the two belongs to the front one, whose shape stays clean while the back one's is cut.
