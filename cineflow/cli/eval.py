@@ -18,13 +18,13 @@ import sys
 import time
 from pathlib import Path
 
+from cineflow.world import vocab  # names and numbers only: no heavy imports
+
 MAX_SEEDS = 1000
 ORACLE_SIZE = 64  # below this the oracle's own accuracy drops (docs/eval.md, section 4)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from cineflow.eval.suites import SUITES
-
     p = subparsers.add_parser(
         "eval",
         help="run the Flatland benchmark on a model (JSON + Markdown report with frame strips)",
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--suite",
         default="all",
         metavar="NAME",
-        help=f"one of {', '.join(SUITES)}, or all (default), or several separated by commas",
+        help="a suite, several separated by commas, or all (default); an unknown name lists them all",
     )
     p.add_argument("--model", default=None, metavar="DIR", help="model folder (default: the bundled model)")
     p.add_argument("--out", default="eval/report.json", help="report path (default eval/report.json)")
@@ -63,11 +63,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cineflow.eval import report
-    from cineflow.eval.run import FrameCache, ModelSource, accuracy, evaluate, ground_truth
-    from cineflow.eval.suites import SUITES, build_cases
-    from cineflow.world import vocab
+    from cineflow.eval.run import accuracy, evaluate
+    from cineflow.eval.suites import build_cases
 
-    # 1. Check the arguments before any work
+    # 1. Check the arguments before any work, then load the sources
+    names = _check(args)
+    if args.threads is not None:
+        import torch
+
+        # on an oversubscribed CPU, threads of one op wait on each other at every barrier (docs/eval.md)
+        torch.set_num_threads(args.threads)
+    sources, infos, cache = _sources(args)
+
+    # 2. Cases, then every source on every case
+    geometry = {"width": args.size, "height": args.size, "num_frames": args.frames}
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cases = build_cases(names, args.seeds, limit=args.limit, **geometry)
+    results: dict = {}
+    seconds: dict = {}
+    for name, suite_cases in cases.items():
+        results[name], seconds[name] = {}, {}
+        for src, source in sources.items():
+            before = getattr(source, "hits", 0)  # videos a FrameCache had kept
+            res, took = evaluate(suite_cases, source)
+            results[name][src], seconds[name][src] = res, took
+            kept = getattr(source, "hits", 0) - before
+            note = f"  [{kept} videos from the cache]" if kept else ""
+            rate = accuracy(suite_cases, res)["case"]
+            print(
+                f"{name:13s} {src:8s} {len(suite_cases):4d} cases  {rate}  ({took:.1f} s){note}",
+                file=sys.stderr,
+            )
+
+    # 3. Report
+    settings = {
+        "suites": names,
+        "seeds": args.seeds,
+        "limit": args.limit,
+        **geometry,
+        "fps": vocab.DEFAULT_FPS,
+        "command": _command(args),
+        "started": started,
+        "cache": cache,
+    }
+    data = report.build(settings, infos, cases, results, seconds, report.strips_name(args.out))
+    written = report.write(args.out, data, results)
+    print(f"wrote {written[0]}, {written[1]}, {written[2]} and {len(written) - 3} frame strips")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> list[str]:
+    """Range checks of every argument; returns the suite names."""
+    from cineflow.eval.suites import SUITES
+
     names = list(SUITES) if args.suite == "all" else [s.strip() for s in args.suite.split(",")]
     unknown = [n for n in names if n not in SUITES]
     if unknown or not names:
@@ -88,20 +136,20 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps: must be >= 1, got {args.steps}")
     if args.guidance is not None and not 0 <= args.guidance <= 100:
         raise ValueError(f"--guidance: must be in [0, 100], got {args.guidance}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads: must be >= 1, got {args.threads}")
-        import torch
-
-        # on an oversubscribed CPU, threads of one op wait on each other at every barrier (docs/eval.md)
-        torch.set_num_threads(args.threads)
-
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: must be >= 1, got {args.threads}")
     if args.size < ORACLE_SIZE:
         print(f"note: the oracle is built for {ORACLE_SIZE}x{ORACLE_SIZE} clips; at {args.size} px even the "
               "ground truth fails some checks (docs/eval.md: run with --ceiling to see how many)",
               file=sys.stderr)  # fmt: skip
+    return names
 
-    # 2. Sources: the model (bundled unless given or only the ceiling is asked for), floor, ceiling
+
+def _sources(args: argparse.Namespace) -> tuple[dict, dict, str | None]:
+    """The model (bundled unless given, or unless only the ceiling is asked for), the floor and the
+    ceiling, as sources; what the report says of each; the frame cache folder (None: no cache)."""
+    from cineflow.eval.run import FrameCache, ModelSource, ground_truth
+
     models, infos = {}, {}
     knobs = {"steps": args.steps, "guidance": args.guidance}
     if args.model is not None or not args.ceiling:
@@ -110,45 +158,23 @@ def run(args: argparse.Namespace) -> int:
     if args.floor_model is not None:
         models["floor"] = ModelSource(args.floor_model, **knobs)
         infos["floor"] = {**models["floor"].info(), "what": "text-blind model (trained with text dropped)"}
-    cache = Path(args.out).parent / f"{Path(args.out).stem}_cache"
-    sources = {k: m if args.no_cache else FrameCache(m, cache) for k, m in models.items()}
+    cache = None if args.no_cache or not models else Path(args.out).parent / f"{Path(args.out).stem}_cache"
+    sources = {k: m if cache is None else FrameCache(m, cache) for k, m in models.items()}
     if args.ceiling:
         sources["ceiling"] = ground_truth
         infos["ceiling"] = {"what": "ground-truth renders of each case's scene (the world's own frames)"}
+    return sources, infos, None if cache is None else str(cache)
 
-    # 3. Cases, then every source on every case
-    geometry = {"width": args.size, "height": args.size, "num_frames": args.frames}
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    cases = build_cases(names, args.seeds, limit=args.limit, **geometry)
-    results: dict = {}
-    seconds: dict = {}
-    for name, suite_cases in cases.items():
-        results[name], seconds[name] = {}, {}
-        for src, source in sources.items():
-            before = getattr(source, "hits", 0)  # videos a FrameCache had kept
-            res, took = evaluate(suite_cases, source)
-            rate = accuracy(suite_cases, res)
-            results[name][src], seconds[name][src] = res, took
-            kept = getattr(source, "hits", 0) - before
-            note = f"  [{kept} videos from the cache]" if kept else ""
-            line = f"{name:13s} {src:8s} {len(suite_cases):4d} cases  {rate['case']}  ({took:.1f} s)"
-            print(line + note, file=sys.stderr)
 
-    # 4. Report
-    settings = {
-        "suites": names,
-        "seeds": args.seeds,
-        "limit": args.limit,
-        **geometry,
-        "fps": vocab.DEFAULT_FPS,
-        "command": shlex.join(["cineflow", *sys.argv[1:]]) if sys.argv[1:2] == ["eval"] else "",
-        "started": started,
-        "cache": None if args.no_cache or not models else str(cache),
-    }
-    data = report.build(settings, infos, cases, results, seconds, report.strips_name(args.out))
-    written = report.write(args.out, data, results)
-    print(f"wrote {written[0]}, {written[1]}, {written[2]} and {len(written) - 3} frame strips")
-    return 0
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run, from the parsed arguments."""
+    words = ["cineflow", "eval"]
+    for key, value in vars(args).items():
+        if key in ("func", "command") or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        words += [flag] if value is True else [flag, str(value)]
+    return shlex.join(words)
 
 
 def _model(folder: str | None, knobs: dict):

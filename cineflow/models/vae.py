@@ -388,10 +388,12 @@ def save_vae(vae: VideoVAE, folder: str | Path) -> None:
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
         tmp = f.name
     save_file(state, tmp)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a model folder is meant to be shared
     os.replace(tmp, folder / WEIGHTS_NAME)
     with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as f:
         json.dump({"_class_name": "VideoVAE", **to_dict(vae.cfg)}, f, indent=2)
         tmp = f.name
+    os.chmod(tmp, 0o644)
     os.replace(tmp, folder / CONFIG_NAME)
 
 

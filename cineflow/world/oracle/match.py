@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cineflow.world.scene import ObjectClaim
 
+CANDIDATES = 4  # tracks per claim considered for the assignment
 WEIGHTS = {"color": 4.0, "shape": 2.0, "final_color": 2.0, "size": 1.0, "motion": 1.5, "speed": 0.5}
 
 
@@ -43,10 +44,14 @@ def assign(claims: tuple[ObjectClaim, ...], observed: list[Observed]) -> list[in
     n, m = len(claims), len(observed)
     if n == 0:
         return []
-    k = min(n, m)
+    # A video full of debris can hold dozens of tracks: only each claim's few best candidates compete.
+    pool = sorted(
+        {j for c in claims for j in sorted(range(m), key=lambda j: disagreement(c, observed[j]))[:CANDIDATES]}
+    )
+    k = min(n, len(pool))
     best: tuple[float, tuple[int | None, ...]] | None = None
     for chosen in itertools.combinations(range(n), k):
-        for perm in itertools.permutations(range(m), k):
+        for perm in itertools.permutations(pool, k):
             cost = sum(disagreement(claims[c], observed[o]) for c, o in zip(chosen, perm, strict=True))
             # Unmatched claims cost every attribute they state.
             cost += sum(_full_cost(claims[c]) for c in range(n) if c not in chosen)

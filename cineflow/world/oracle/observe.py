@@ -329,7 +329,7 @@ def observe(frames: np.ndarray, fps: float) -> Scene:
     background, floor = _scene_background(labels)
     walls = camera_mod.world_walls((W, H))
     ground = camera_mod.ground((W, H), floor)
-    tracks = track(detections, W, H, detect.min_blob_area(min(W, H)))
+    tracks = track(detections, W, H, detect.min_blob_area(min(W, H)), labels)
     objects = [_read_object(tr, cam, fps, walls, ground) for tr in tracks]
     scene = Scene(objects, cam, cam.kind(fps), background, floor, size=(W, H), fps=fps)
     scene.events = _events(objects, cam)

@@ -8,6 +8,8 @@ object takes another colour) and a penalty for a change of area. What makes the 
 - **offscreen**: its predicted disc is at or past the frame border (it left, or the camera moved);
 - **hidden**: its predicted disc overlaps another blob (occluded, or merged with a same-coloured object);
 - **tiny**: it was shrinking and had become too small to detect;
+- **faint**: pixels of its colour are where it should be, too few to make a blob (a codec at a low bit
+  rate can wash a small object out for a frame);
 - **missing**: neither. A missing frame followed by no reappearance is a vanished object.
 
 A track that starts after frame 0 is likewise *entered* (at the border), *emerged* (from behind or out
@@ -22,13 +24,16 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from cineflow.world.oracle.detect import Blob
+import numpy as np
 
-SEEN, HIDDEN, OFFSCREEN, TINY, MISSING = "seen", "hidden", "offscreen", "tiny", "missing"
+from cineflow.world.oracle.detect import OBJECT_COLORS, Blob
+
+SEEN, HIDDEN, OFFSCREEN, TINY, FAINT, MISSING = "seen", "hidden", "offscreen", "tiny", "faint", "missing"
 COLOR_CHANGE_COST = 1.2  # in radii of distance: a touched object may change colour, but rarely
 GATE = 3.5  # largest cost (in radii) at which a blob continues a track
 SHAPE_CHANGE_COST = 0.5  # a clean blob of another shape is unlikely to be the same object
 MERGED_AREA = 1.5  # a blob this much larger than the object's usual area holds a neighbour too
+FAINT_PIXELS = 2  # object-coloured pixels at the predicted place that make an absence "faint", not missing
 REACQUIRE_GATE = 0.35  # fraction of the frame's longer side a hidden/offscreen track may drift
 
 
@@ -157,8 +162,12 @@ def _birth(blob: Blob, others: list[Blob]) -> str:
     return "appeared"
 
 
-def track(detections: list[list[Blob]], width: int, height: int, min_area: float) -> list[Track]:
-    """Link per-frame blobs into tracks. detections[t] lists frame t's blobs; min_area as in detect."""
+def track(
+    detections: list[list[Blob]], width: int, height: int, min_area: float, labels: np.ndarray | None = None
+) -> list[Track]:
+    """Link per-frame blobs into tracks. detections[t] lists frame t's blobs; min_area as in detect;
+    labels (int8 [T, H, W] from detect.classify_pixels), when given, let a faint object be told from a
+    missing one."""
     T = len(detections)
     tracks: list[Track] = []
     for t, blobs in enumerate(detections):
@@ -204,6 +213,8 @@ def track(detections: list[list[Blob]], width: int, height: int, min_area: float
                 tr.state[t], cover = _absence(pred, last, tr.radius(), blobs, width, height)
                 if tr.state[t] == MISSING and _shrunk(tr, t, min_area):
                     tr.state[t] = TINY
+                elif tr.state[t] == MISSING and labels is not None and _faint(tr, t, pred, labels[t]):
+                    tr.state[t] = FAINT
                 if cover is not None:
                     _mark_crowded(tracks, blobs[cover], t)
     return _drop_artefacts(tracks)
@@ -240,6 +251,16 @@ def _assign(costs: dict[tuple[int, int], float]) -> dict[int, int]:
 
     search(0, frozenset(), 0.0, {})
     return best[1]
+
+
+def _faint(tr: Track, t: int, pred: tuple[float, float], labels: np.ndarray) -> bool:
+    """Whether a few pixels of the track's colour lie within its radius of where it should be."""
+    color = tr.blobs[tr.last_seen(t)].color  # type: ignore[union-attr]
+    H, W = labels.shape
+    r = tr.radius()
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    near = (xs - pred[0]) ** 2 + (ys - pred[1]) ** 2 <= r * r
+    return int((near & (labels == OBJECT_COLORS.index(color))).sum()) >= FAINT_PIXELS
 
 
 def _mark_crowded(tracks: list[Track], blob: Blob, t: int) -> None:
