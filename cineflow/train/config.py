@@ -114,7 +114,7 @@ def check_train_config(cfg: TrainConfig) -> None:
     for key in ("batch_size", "grad_accum", "max_steps", "log_every", "checkpoint_every", "keep_last"):
         _need(getattr(cfg, key) >= 1, f"{key}: must be >= 1")
     _need(cfg.sample_every >= 0, "sample_every: must be >= 0")
-    _need(0.0 <= cfg.text_dropout < 1.0, "text_dropout: must be in [0, 1)")
+    _need(0.0 <= cfg.text_dropout <= 1.0, "text_dropout: must be in [0, 1] (1 trains a text-blind control)")
     _need(0.0 <= cfg.cond_prob <= 1.0, "cond_prob: must be in [0, 1]")
     _need(0.0 <= cfg.ema.decay < 1.0 and cfg.ema.every >= 1, "ema.decay: in [0, 1); ema.every: >= 1")
     _need(cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr), "optim.lr: must be a positive number")
