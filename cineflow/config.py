@@ -29,7 +29,7 @@ class VAEConfig:
 
     in_channels: int = 3
     latent_channels: int = 16
-    base_channels: int = 32
+    base_channels: int = 16
     channel_mult: tuple[int, ...] = (1, 2, 4)  # one entry per resolution level
     num_res_blocks: int = 1  # per level in the encoder; the decoder has one more
     patch_size: int = 2  # pixels folded into channels before the first convolution

@@ -65,7 +65,7 @@ class VAETrainConfig:
     kl_weight: float = 1e-6  # small: the KL only keeps the latent bounded and smooth
     precision: str = "bf16"  # bf16 | fp32
     # CPU threads (None: torch's default). On a shared machine 1 is faster: idle OpenMP threads spin-wait
-    # on a core that a neighbour holds (measured: 2.8 s of CPU per step with 2 threads, 0.22 s with 1).
+    # on a core that a neighbour holds (measured: about 2.5 s of CPU per step with 2 threads, 0.22 s with 1).
     threads: int | None = None
     log_every: int = 10
     ckpt_every: int = 100
