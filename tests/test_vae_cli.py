@@ -103,4 +103,5 @@ def test_bundled_vae_reconstructs_flatland(tmp_path: Path, capsys) -> None:
     io.write_video(tmp_path / "clip.mp4", frames, 8)
     assert main(["vae", "roundtrip", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out.mp4")]) == 0
     psnr = float(capsys.readouterr().out.split("PSNR ")[1].split(" dB")[0])
-    assert psnr >= 20.0  # a regression guard: random init gives 12-15 dB; docs/vae.md has the measured figures
+    # A regression guard (random init gives 12-15 dB); docs/vae.md has the measured figures.
+    assert psnr >= 20.0
