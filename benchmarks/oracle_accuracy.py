@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from cineflow.atomic import atomic_write_text
 
 ROWS = (  # (metric, what it measures)
     ("color", "object colour (initial), per annotated object"),
@@ -83,21 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         rate = rates[name]
         shown = "n/a" if math.isnan(rate) else f"{rate:.4f}"
         print(f"{name:20s} {shown:>8s} {trials[name]:>7d} {mark:>8s}  {what}")
-    _write_atomic(Path(args.out), json.dumps(result, indent=2) + "\n")
+    atomic_write_text(Path(args.out), json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from cineflow.atomic import temp_path
 
 if TYPE_CHECKING:
     import torch
@@ -364,14 +365,6 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float, *,
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def temp_path(target: Path) -> Path:
-    """A fresh hidden name next to `target`, same suffix (writers pick the format from it).
-
-    Not mkstemp: its files are private (0600), and the result should get the usual permissions (umask).
-    """
-    return target.parent / f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{target.suffix}"
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ import argparse
 import csv
 import html
 import io
-import os
-import tempfile
 from pathlib import Path
+
+from cineflow.atomic import atomic_write_text
 
 PROMPTS = (
     "a red ball moves to the right on a black background",
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         rows = _render(out, args.n, args.seed)
     else:
         rows = _generate(out, args.n, args.seed, model)
-    _write_text(out / "captions.csv", _csv(rows))
-    _write_text(out / "index.html", _page(rows, "generated" if model else "rendered"))
+    atomic_write_text(out / "captions.csv", _csv(rows))
+    atomic_write_text(out / "index.html", _page(rows, "generated" if model else "rendered"))
     print(f"wrote {len(rows)} clips, captions.csv and index.html to {out}")
     return 0
 
@@ -128,10 +128,3 @@ def _page(rows: list[dict[str, str]], kind: str) -> str:
         f"<!doctype html><meta charset=utf-8><title>{title}</title><style>{style}</style>"
         f"<h1>{title}</h1>\n{cells}\n"
     )
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from cineflow.atomic import atomic_write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,18 +54,6 @@ def run(args: argparse.Namespace) -> int:
     data = {"video": str(args.video), "prompt": args.prompt, "fps": fps, **report.to_dict()}
     text = json.dumps(data, indent=2)
     if args.out:
-        _write_atomic(Path(args.out), text + "\n")
+        atomic_write_text(Path(args.out), text + "\n")
     sys.stdout.write(text + "\n")
     return 1 if args.check and not report.passed else 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -11,9 +11,9 @@ import argparse
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from cineflow.atomic import atomic_write_text
 
 DEFAULT_SIZE = "64x64"
 
@@ -80,21 +80,6 @@ def _num_frames(args: argparse.Namespace) -> int:
     return frames
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (a temporary file in the same folder, then a rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_rows(path: Path) -> dict[str, str]:
     """The rows of an existing captions.csv as {path: text} ({} when there is none)."""
     if not path.is_file():
@@ -143,7 +128,7 @@ def run_sample(args: argparse.Namespace) -> int:
         record = annotations.to_json(clip.spec, clip.annotations)
         record["caption"] = clip.caption
         record["stream"] = {"seed": args.seed, "index": index}
-        _write_text(out / f"{name}.json", json.dumps(record, separators=(",", ":")) + "\n")
+        atomic_write_text(out / f"{name}.json", json.dumps(record, separators=(",", ":")) + "\n")
         rows[f"{name}{suffix}"] = clip.caption
 
     # 3. The dataset file: path,text, paths relative to the folder
@@ -151,7 +136,7 @@ def run_sample(args: argparse.Namespace) -> int:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["path", "text"])
     writer.writerows(sorted(rows.items()))
-    _write_text(out / "captions.csv", text.getvalue())
+    atomic_write_text(out / "captions.csv", text.getvalue())
     seconds = (num_frames - 1) / args.fps
     shape = f"{width}x{height}, {num_frames} frames = {seconds:g} s at {args.fps} fps"
     print(f"wrote {args.n} clips to {out} ({shape}); captions.csv has {len(rows)} rows")

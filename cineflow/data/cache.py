@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
+from cineflow.atomic import atomic_write_text, temp_path
 from cineflow.config import to_dict
 from cineflow.data.dataset import VideoDataset, failure_reason
-from cineflow.data.table import Issue, atomic_write_text
-from cineflow.io import temp_path
+from cineflow.data.table import Issue
 
 FORMAT_VERSION = 1
 MANIFEST = "cache.json"

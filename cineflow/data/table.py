@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cineflow.io import temp_path
+from cineflow.atomic import atomic_write_text
 
 KNOWN_COLUMNS = ("path", "text", "num_frames", "height", "width", "fps")
 SUFFIXES = (".csv", ".jsonl")
@@ -163,15 +163,3 @@ def write_table(file: str | os.PathLike[str], rows: list[Row]) -> None:
     else:
         content = "".join(json.dumps({k: v for k, v in r.items() if v is not None}) + "\n" for r in records)
     atomic_write_text(file, content)
-
-
-def atomic_write_text(file: Path, content: str) -> None:
-    """Write a text file through a temp file in the same folder and os.replace, so readers never see half."""
-    tmp = temp_path(file)
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

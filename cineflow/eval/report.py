@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from cineflow.atomic import atomic_write_text
 from cineflow.eval.run import CaseResult, accuracy
 from cineflow.eval.stats import Rate, newcombe
 from cineflow.eval.suites import SUITES, Case
@@ -113,10 +114,10 @@ def write(path: str | Path, report: dict, results: dict[str, dict[str, list[Case
             target = path.parent / by_id[result.case_id]["strip"]
             _write_png(target, _stack([per_source[src][k].strip for src in sources]))
             written.append(target)
-    _write_text(path, json.dumps(report, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(report, indent=1) + "\n")
     markdown, html = path.with_suffix(".md"), path.with_suffix(".html")
-    _write_text(markdown, to_markdown(report))
-    _write_text(html, to_html(report))
+    atomic_write_text(markdown, to_markdown(report))
+    atomic_write_text(html, to_html(report))
     return [path, markdown, html, *written]
 
 
@@ -296,17 +297,6 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     os.close(fd)
     try:
         Image.fromarray(image).save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
