@@ -3,6 +3,8 @@ motion rules against the world's own physics, with a little position noise like 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,59 @@ def test_orbit_spin_grow_shrink(speed):
 def test_still_disc_is_also_a_possible_spin_but_a_still_square_is_not():
     assert _classify(ObjectSpec("red", "circle")).compatible == {"still", "spin"}
     assert _classify(ObjectSpec("red", "square")).compatible == {"still"}
+
+
+def _keep(path: motion.Path, frames: list[int]) -> motion.Path:
+    """The path at only these frames (the others hidden or cut by the border)."""
+    k = np.array(frames)
+    return dataclasses.replace(
+        path,
+        times=path.times[k],
+        xy=path.xy[k],
+        radius=path.radius[k],
+        angle=path.angle[k],
+        frames=path.frames[k],
+        clean=path.clean[k],
+    )
+
+
+def _first(spec: SceneSpec, kind: str) -> int:
+    """The first frame after the world's first event of this kind."""
+    time = next(e[1] for e in physics.integrate(spec).events if e[0] == kind)
+    return int(np.ceil(time * spec.fps))
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_fall_with_its_landing_hidden_in_a_gap(late):
+    spec = SceneSpec(objects=(ObjectSpec("red", "circle", motion="fall", x=0.5, y=0.3),), floor=True)
+    full = _path(spec)
+    land = _first(spec, "bounce_floor")
+    if late:  # seen falling, once just before landing, once just after it, then at the end
+        frames = [0, 1, 2, land - 1, land, spec.num_frames - 1]
+    else:  # seen falling, then only once, a little higher, long after the landing
+        back = next(k for k in range(land, spec.num_frames) if full.xy[k, 1] < full.xy[4, 1])
+        frames = [0, 1, 2, 3, 4, back]
+    m = motion.classify(_keep(full, frames), render.world_size(spec), render.ground_y(spec))
+    assert m.primary == "fall" and [wall for _, wall in m.bounces] == ["floor"]
+
+
+def test_bounce_seen_only_where_it_touches_the_border():
+    spec = SceneSpec(objects=(ObjectSpec("red", "circle", motion="bounce", speed="fast", x=0.7, y=0.5),))
+    hit = _first(spec, "bounce_wall")
+    full = _keep(_path(spec), list(range(hit + 3)))  # the clip ends two frames after the reflection
+    inner = _keep(full, list(range(hit - 1)))  # ... and the object touches the border from hit - 1 on
+    walls, ground = render.world_size(spec), render.ground_y(spec)
+    assert not motion.classify(inner, walls, ground).bounces
+    m = motion.classify(inner, walls, ground, border_path=full)
+    assert m.primary == "bounce" and any(hit - 2 <= f <= hit for f, _ in m.bounces)
+
+
+def test_bounce_in_the_last_step_turns_back_however_slowly():
+    spec = SceneSpec(objects=(ObjectSpec("red", "circle", motion="bounce", speed="slow", x=0.78, y=0.4),))
+    hit = _first(spec, "bounce_wall")
+    path = _keep(_path(spec), list(range(hit + 1)))  # the clip ends on the frame after the reflection
+    into = (path.xy[-2, 0] - path.xy[-3, 0]) * spec.fps
+    path.xy[-1, 0] = path.xy[-2, 0] - 0.04 / spec.fps  # back at 0.04 units/s: under MOVING, over 0.3 x into
+    assert 0.3 * into < 0.04 < motion.MOVING
+    m = motion.classify(path, render.world_size(spec), render.ground_y(spec))
+    assert any(hit - 1 <= f <= hit for f, _ in m.bounces)

@@ -139,7 +139,8 @@ def _wall_bounces(
             into, out_of = a[axis], b[axis]
             ends = k >= len(v) - 1  # no later step to show the way back
             reversed_ = into * out_of < 0 and abs(out_of) >= MOVING
-            stopped = ends and abs(out_of) < 0.3 * abs(into)
+            # at the end a reflection in the last step leaves that step short, or turned back however slowly
+            stopped = ends and out_of * math.copysign(1.0, into) < 0.3 * abs(into)
             if abs(into) < MOVING or not (reversed_ or stopped) or last.get(axis, -9) >= k - 1:
                 continue
             margin = radius + 0.03 + abs(into) * dt
@@ -183,8 +184,12 @@ def _orbit_fit(path: Path) -> tuple[float, float, float]:
     return r, resid, math.degrees(float(theta[-1] - theta[0]))
 
 
-def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
-    """Motion class, speed and physics of one path. walls: world (width, height); ground: world y.
+def classify(
+    path: Path, walls: tuple[float, float], ground: float, border_path: Path | None = None
+) -> Motion:
+    """Motion class, speed and physics of one path. walls: world (width, height); ground: world y;
+    border_path: the path with the frames where the object touches the frame border nearly whole too,
+    where more reflections off the walls are looked for.
 
     The first reading that fits wins: in place (grow, shrink, spin, still), orbit, fall, translation.
     """
@@ -195,6 +200,11 @@ def classify(path: Path, walls: tuple[float, float], ground: float) -> Motion:
     if drift < STILL_TOL + 0.05 * radius:
         return _in_place(path)
     bounces = _wall_bounces(path, walls, ground, radius)
+    if border_path is not None:  # a border frame's centre is a little less sure: it only adds reflections
+        more = _wall_bounces(border_path, walls, ground, radius)
+        bounces = sorted(
+            bounces + [(f, w) for f, w in more if all(w != v or abs(f - g) > 2 for g, v in bounces)]
+        )
     return _orbit(path) or _fall(path, bounces, ground) or _translation(path, bounces)
 
 
@@ -228,27 +238,46 @@ def _orbit(path: Path) -> Motion | None:
 
 
 def _fall(path: Path, bounces: list[tuple[int, str]], ground: float) -> Motion | None:
-    """From rest under the world's gravity, mostly vertical, until the first turn (the floor), gaps or not."""
+    """From rest under the world's gravity, mostly vertical, until the first turn (the floor), gaps or not.
+
+    A landing hidden in a gap (behind another object) can put the cut a point early or leave no cut at
+    all; the flight is then the descent up to the first sighting higher than the one before.
+    """
     flight = _segments(path, split_gaps=False)
     k0, k1 = _fit_span(flight)
-    t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
-    if len(t) < 4:
+    rises = np.flatnonzero(np.diff(path.xy[k0:, 1]) < 0)  # (steps up,)
+    descent = k0 + int(rises[0]) if len(rises) else len(path.times) - 1
+    for span in dict.fromkeys(((k0, k1), (k0, descent))):
+        parabola = _parabola(path, *span)
+        if parabola is not None:
+            break
+    else:
         return None
-    ay, vy0, y0 = np.polyfit(t, xy[:, 1], 2)  # in clip time: vy0 is the speed at t = 0
-    vx = _fit_line(t, xy[:, 0], 1)[0]
-    gravity = 2 * float(ay)
-    falling = 0.6 * vocab.GRAVITY < gravity < 1.5 * vocab.GRAVITY and abs(vy0) < 0.25
-    if not (falling and abs(vx) < 0.5 * abs(vy0 + gravity * t[-1])):
-        return None
+    ay, vy0, y0, vx = parabola
     fitted = {
-        "vx": float(vx),
-        "vy0": float(vy0),
-        "gravity": gravity,
+        "vx": vx,
+        "vy0": vy0,
+        "gravity": 2 * ay,
         "restitution": _restitution(path, flight),
     }
     if not any(wall == "floor" for _, wall in bounces):
-        bounces = bounces + _hidden_landing(path, (float(ay), float(vy0), float(y0)), ground)
+        bounces = bounces + _hidden_landing(path, (ay, vy0, y0), ground)
     return Motion("fall", {"fall"}, None, fitted, bounces)
+
+
+def _parabola(path: Path, k0: int, k1: int) -> tuple[float, float, float, float] | None:
+    """(ay, vy0, y0, vx) of a fall from rest under the world's gravity, mostly vertical, through points
+    k0..k1 in clip time (vy0 is the speed at t = 0), or None when they do not show one."""
+    t, xy = path.times[k0 : k1 + 1], path.xy[k0 : k1 + 1]
+    if len(t) < 4:
+        return None
+    ay, vy0, y0 = (float(c) for c in np.polyfit(t, xy[:, 1], 2))
+    vx = float(_fit_line(t, xy[:, 0], 1)[0])
+    gravity = 2 * ay
+    falling = 0.6 * vocab.GRAVITY < gravity < 1.5 * vocab.GRAVITY and abs(vy0) < 0.25
+    if not (falling and abs(vx) < 0.5 * abs(vy0 + gravity * t[-1])):
+        return None
+    return ay, vy0, y0, vx
 
 
 def _hidden_landing(path: Path, parabola: tuple[float, float, float], ground: float) -> list[tuple[int, str]]:

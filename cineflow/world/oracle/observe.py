@@ -118,18 +118,23 @@ def _whole(tr: Track, cam: camera_mod.Camera) -> list[int]:
     return sorted({t for t in inner if tr.blobs[t].clean} | set(beside))  # type: ignore[union-attr]
 
 
-def _path(tr: Track, cam: camera_mod.Camera, fps: float, shape: str, whole: list[int]) -> motion.Path:
+def _path(
+    tr: Track, cam: camera_mod.Camera, fps: float, shape: str, whole: list[int], border: bool = False
+) -> motion.Path:
     """World-space path over the frames where the object is whole enough to locate (a centre is still
-    good with a little of the object covered); `clean` marks the `whole` frames."""
+    good with a little of the object covered); `clean` marks the `whole` frames. With `border`, also the
+    frames where it touches the frame border showing nearly all its area: a body reflecting off a wall
+    touches the border there, uncut or barely cut, so its centre is still good."""
     seen = tr.seen()
     ref = [_area(tr, cam, t) for t in whole] or [_area(tr, cam, t) for t in seen]
     typical = float(np.median(ref))
-    frames = [
-        t
-        for t in seen
-        if not tr.blobs[t].touches_edge  # type: ignore[union-attr]
-        and (t in whole or 0.85 * typical <= _area(tr, cam, t) <= 1.2 * typical)
-    ]
+
+    def usable(t: int) -> bool:
+        if tr.blobs[t].touches_edge:  # type: ignore[union-attr]
+            return border and 0.9 * typical <= _area(tr, cam, t) <= 1.12 * typical
+        return t in whole or 0.85 * typical <= _area(tr, cam, t) <= 1.2 * typical
+
+    frames = [t for t in seen if usable(t)]
     if len(frames) < 2:  # always in contact or at the edge: use what there is
         frames = seen
     order = detect.SHAPE_ORDER[shape]
@@ -164,7 +169,7 @@ def _read_object(tr: Track, cam: camera_mod.Camera, fps: float, walls, ground: f
     strength = np.mean([tr.blobs[t].harmonics for t in (whole or seen)], axis=0)  # type: ignore[union-attr]
     best_guess = detect.classify_shape(strength, detect.TRACK_ROUND_BELOW)
     path = _path(tr, cam, fps, best_guess, whole)
-    mot = motion.classify(path, walls, ground)
+    mot = motion.classify(path, walls, ground, _path(tr, cam, fps, best_guess, whole, border=True))
     # Size is the object's base size: its first whole frames, zoom undone (grow/shrink change it later);
     # an object never seen whole is at least as large as its largest view.
     radius = [math.sqrt(_area(tr, cam, t) / UNIT_AREA[best_guess]) / cam.short_side for t in (whole or seen)]
