@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from cineflow.cli import main
 from cineflow.config import TextConfig, VAEConfig
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import Pipeline, PipelineConfig
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models
 
 TINY = ["--seeds", "1", "--limit", "2", "--size", "32", "--frames", "5", "--steps", "1"]
 

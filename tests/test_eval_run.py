@@ -16,7 +16,7 @@ from cineflow.eval.suites import SUITES, build_cases
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import Pipeline, PipelineConfig
 
-torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than the work
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models
 
 SMALL = {"width": 32, "height": 32, "num_frames": 5}
 

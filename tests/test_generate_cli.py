@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from cineflow.cli import main
 from cineflow.config import TextConfig, VAEConfig
@@ -14,15 +13,7 @@ from cineflow.io import probe
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import Pipeline, PipelineConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module's tiny models (thread hand-offs cost more than the work; the
-    subprocesses get OMP_NUM_THREADS=1 alike); the suite's setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,7 @@ from cineflow.config import TextConfig, VAEConfig
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import MODEL_INDEX, Pipeline, PipelineConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module's tiny models (thread hand-offs cost more than the work; the
-    subprocesses get OMP_NUM_THREADS=1 alike); the suite's setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 DEBUG_VAE = VAEConfig(latent_channels=4, base_channels=8, channel_mult=(1, 1, 1))

@@ -10,21 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from cineflow.cli import main
 from cineflow.train.checkpoint import list_checkpoints, load_checkpoint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module's tiny models (thread hand-offs cost more than the work; the
-    subprocesses get OMP_NUM_THREADS=1 alike); the suite's setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,15 +12,7 @@ from cineflow.train.ema import EMA, ema_decay
 from cineflow.train.loop import Batch, make_optimizer, train_step
 from cineflow.train.parallel import World
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module's tiny models (thread hand-offs cost more than the work; the
-    subprocesses get OMP_NUM_THREADS=1 alike); the suite's setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CPU = World(rank=0, size=1, local_rank=0, device=torch.device("cpu"))

@@ -95,7 +95,6 @@ def test_roundtrip_refuses_bad_input(tmp_path: Path, model: Path, capsys) -> Non
     )
 
 
-@pytest.mark.skipif(not BUNDLED.is_dir(), reason="the bundled VAE is not trained yet")
 def test_bundled_vae_reconstructs_flatland(tmp_path: Path, capsys) -> None:
     from cineflow.world.stream import make_clip
 
