@@ -1,23 +1,26 @@
-"""An invisible watermark for small videos: a keyed, low-frequency, spread-spectrum luma pattern.
+"""An invisible watermark for small videos: a keyed, masked, spread-spectrum luma pattern.
 
 Off-the-shelf image watermarks (`invisible-watermark`) refuse frames under 256x256, and a 64x64 frame
 has too few pixels to hide a message in one frame. So the mark carries one bit, "made by cineflow", and
 spreads it across space *and* time:
 
-- Embedding adds `amplitude` (2 grey levels) to the luma of every pixel, with a sign that is constant
-  inside each cell of a `GRID` x `GRID` grid laid over the frame (in normalised coordinates, so the grid
-  follows the picture through any rescale) and drawn afresh for every frame from the key. The same
-  offset goes to R, G and B, which moves luma by exactly that offset and leaves colour alone.
-- Detection needs no original. The host is estimated by the per-pixel temporal median of a window of
-  frames (Flatland backgrounds are static; moving objects are outliers the median ignores); the residual
-  is clipped to a few grey levels so that a moving edge (a jump of 100+) cannot outvote the mark, averaged
-  per cell (which also undoes a downscale and most of a codec's quantisation), and correlated with the
-  keyed pattern. Under "no mark" the pattern is independent of the content, so the normalised
-  correlation times sqrt(cells) is ~N(0, 1): a z-score whose threshold fixes the false-positive rate.
+- Embedding adds a smooth bump to the luma of every cell of a `GRID` x `GRID` grid laid over each frame
+  (in normalised coordinates, so the grid follows the picture through any rescale), with a sign drawn
+  afresh for every cell of every frame from the key. The bump's height follows the picture (perceptual
+  masking): `FLAT_AMPLITUDE` on flat colour, where the eye would see it, up to `TEXTURE_AMPLITUDE` where
+  texture or motion hides it, capped so that the RMS change stays near `MAX_RMS` (PSNR >= 42 dB).
+  The same offset goes to R, G and B, which moves luma by exactly that offset and leaves colour alone.
+- Detection needs no original. The host picture is predicted twice, by the temporal median of a window
+  of frames (right for static scenes) and by a local spatial mean of each frame (right for moving or
+  noise-like content); each cell of each window keeps the prediction that leaves less residual energy.
+  The residual is clipped (a moving edge cannot outvote the mark), matched-filtered per cell, divided by
+  its own local spread (soft-decision: a noisy cell counts less), centred, and correlated with the keyed
+  signs. Every step before the correlation looks at the pixels only, never at the key, so on unmarked
+  video z = sum(a_i s_i) / |a| with fixed a_i and independent random signs s_i: Hoeffding's inequality
+  gives P(z > t) <= exp(-t^2 / 2) for *any* content, 3.7e-6 at the threshold t = 5.
 
-Short clips (fewer than `MIN_TEMPORAL` frames) and still images use a spatial host estimate instead
-(each cell against the median of its neighbours), which holds for lossless files but is not claimed to
-survive re-encoding.
+Short clips (fewer than `MIN_TEMPORAL` frames) and stills use a finer grid and the spatial prediction
+only; that holds for lossless files but is not claimed to survive re-encoding.
 """
 
 from __future__ import annotations
@@ -26,15 +29,20 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 KEY = 0xC14EF10A  # public: anyone can detect the mark; it asserts origin, it is not a secret
-GRID = 8  # cells per side; 8 px cells at 64x64, still 4 px after a 2x downscale
+GRID = 8  # cells per side; 8 px cells at 64x64 (smaller cells do not survive H.264 at CRF 28)
 STILL_GRID = 16  # cells per side for stills and very short clips (no time to spread over); 16 = min side
-AMPLITUDE = 4.0  # peak grey levels at a cell's centre (RMS = half this); PSNR ~42 dB
+FLAT_AMPLITUDE = 2.0  # peak grey levels of a bump on flat colour (half of v1: no visible blobs)
+TEXTURE_AMPLITUDE = 6.0  # peak grey levels where texture or motion masks the mark
+TEXTURE_KNEE = 8.0  # local luma spread (grey levels) at which a region counts as fully textured
+MAX_RMS = 1.8  # cap on the RMS change of a clip before rounding, grey levels: PSNR ~43 dB
 CLIP = 3.0  # residual clip, grey levels: bounds what one moving edge can contribute
+HOST_SIGMA = 0.35  # spatial host prediction: Gaussian sd in cells (smaller removes more host, less mark)
 WINDOW = 16  # frames per temporal-median window (keeps a camera pan from smearing the host estimate)
-MIN_TEMPORAL = 4  # fewer frames than this: use the spatial host estimate
-THRESHOLD = 5.0  # z-score above which the mark is present (~3e-7 false positives under N(0, 1))
+MIN_TEMPORAL = 4  # fewer frames than this: spatial host prediction only
+THRESHOLD = 5.0  # z above which the mark is present: P(false positive) <= exp(-12.5) = 3.7e-6
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -62,7 +70,17 @@ def pattern(num_frames: int, key: int = KEY) -> np.ndarray:
     return np.stack([np.random.default_rng([key, g, t]).choice(signs, (g, g)) for t in range(num_frames)])
 
 
-def embed(frames: np.ndarray, key: int = KEY, amplitude: float = AMPLITUDE) -> np.ndarray:
+def strength(frames: np.ndarray) -> np.ndarray:
+    """The perceptual mask: peak offset in grey levels, float32 [T, H, W], from uint8 [T, H, W, 3] frames.
+
+    FLAT_AMPLITUDE where the picture is flat and still, rising to TEXTURE_AMPLITUDE where the local luma
+    spread (texture at the cell scale, or the change since the previous frame) reaches TEXTURE_KNEE.
+    """
+    frames = _check(frames)
+    return np.stack([_strength(frames, t) for t in range(frames.shape[0])])
+
+
+def embed(frames: np.ndarray, key: int = KEY) -> np.ndarray:
     """Marked copy of uint8 [T, H, W, 3] frames (same shape and dtype)."""
     frames = _check(frames)
     T, H, W, _ = frames.shape
@@ -70,10 +88,15 @@ def embed(frames: np.ndarray, key: int = KEY, amplitude: float = AMPLITUDE) -> n
     rows, cols = _cell_index(H, g), _cell_index(W, g)
     window = np.outer(_cell_window(H, g), _cell_window(W, g))  # (H, W), 0 at cell borders
     signs = pattern(T, key)
+
+    def offset(t: int) -> np.ndarray:  # (H, W); frame by frame, so a long 1024x1024 video stays small
+        return _strength(frames, t) * window * signs[t][rows][:, cols]
+
+    rms = float(np.sqrt(sum(float(np.mean(offset(t) ** 2)) for t in range(T)) / T))
+    scale = min(1.0, MAX_RMS / rms)  # textured clips: the texture could hide more, but PSNR is the promise
     out = np.empty_like(frames)
-    for t in range(T):  # frame by frame: a long 1024x1024 video must not become one float array
-        offset = amplitude * window * signs[t][rows][:, cols]  # (H, W)
-        out[t] = np.clip(np.rint(frames[t] + offset[..., None]), 0, 255).astype(np.uint8)
+    for t in range(T):
+        out[t] = np.clip(np.rint(frames[t] + scale * offset(t)[..., None]), 0, 255).astype(np.uint8)
     return out
 
 
@@ -81,21 +104,14 @@ def detect(frames: np.ndarray, key: int = KEY, threshold: float = THRESHOLD) -> 
     """Look for the mark in uint8 [T, H, W, 3] frames; any size and length the embedder accepts."""
     frames = _check(frames)
     T = frames.shape[0]
-    signs = pattern(T, key)
-    if T >= MIN_TEMPORAL:
-        # 1. Residual against the temporal median, window by window: (T, GRID, GRID)
-        cells = np.concatenate([_temporal_residual_cells(frames[w]) for w in _windows(T)])
-        template = np.concatenate([signs[w] - signs[w].mean(0, keepdims=True) for w in _windows(T)])
-        # 2. Each window's residual is centred in time too, so the template must be as well
-        cells = np.concatenate([cells[w] - cells[w].mean(0, keepdims=True) for w in _windows(T)])
-    else:
-        cells = np.stack([_spatial_residual_cells(f) for f in frames])
-        template = signs
-    # 3. Remove each frame's mean (a global brightness change is not the mark), then correlate
-    cells = cells - cells.mean((1, 2), keepdims=True)
-    template = template - template.mean((1, 2), keepdims=True)
-    denom = float(np.sqrt((cells * cells).sum() * (template * template).sum()))
-    z = 0.0 if denom == 0.0 else float((cells * template).sum() / denom * np.sqrt(template.size))
+    g = grid_size(T)
+    spans = _windows(T) if T >= MIN_TEMPORAL else [slice(0, T)]
+    # 1. Per window: residual against the better host prediction, matched-filtered per cell: (t, G, G)
+    evidence = np.concatenate([_cell_evidence(frames[w], g) for w in spans])
+    # 2. Remove each frame's mean (a global brightness change is not the mark), then correlate
+    evidence = evidence - evidence.mean((1, 2), keepdims=True)
+    norm = float(np.sqrt((evidence * evidence).sum()))
+    z = 0.0 if norm == 0.0 else float((evidence * pattern(T, key)).sum() / norm)
     return Detection(z=z, present=z > threshold, threshold=threshold)
 
 
@@ -105,28 +121,51 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     return float("inf") if mse == 0.0 else 10.0 * np.log10(255.0**2 / mse)
 
 
-def _temporal_residual_cells(frames: np.ndarray) -> np.ndarray:
-    """uint8 [t, H, W, 3] -> float32 [t, GRID, GRID]: clipped residual against the temporal median."""
+def _strength(frames: np.ndarray, t: int) -> np.ndarray:
+    """Frame t's mask, float32 [H, W] (see `strength`)."""
+    T, H, W, _ = frames.shape
+    cell = max(H, W) / grid_size(T)
+    reach = max(3, round(cell / 2))  # px: texture masks only what lies close to it
+    y = _luma(frames[t])
+    detail = y - ndimage.gaussian_filter(y, cell / 4, mode="nearest")
+    spread = np.sqrt(np.maximum(ndimage.uniform_filter(detail * detail, reach, mode="nearest"), 0.0))
+    if t > 0:
+        motion = ndimage.uniform_filter(np.abs(y - _luma(frames[t - 1])), reach, mode="nearest")
+        spread = np.maximum(spread, motion)
+    texture = np.clip(spread / TEXTURE_KNEE, 0.0, 1.0)
+    return (FLAT_AMPLITUDE + (TEXTURE_AMPLITUDE - FLAT_AMPLITUDE) * texture).astype(np.float32)
+
+
+def _cell_evidence(frames: np.ndarray, g: int) -> np.ndarray:
+    """uint8 [t, H, W, 3] -> float32 [t, g, g]: each cell's matched-filter response over its own spread.
+
+    A function of the pixels alone (never of the key), which is what makes the z-score's bound hold.
+    """
+    t, H, W, _ = frames.shape
     y = _luma(frames)  # (t, H, W)
-    residual = np.clip(y - np.median(y, axis=0, keepdims=True), -CLIP, CLIP)
-    return _cell_means(residual, GRID)
+    sigma = HOST_SIGMA * max(H, W) / g
+    spatial = np.clip(y - ndimage.gaussian_filter(y, (0, sigma, sigma), mode="nearest"), -CLIP, CLIP)
+    residual = spatial
+    if t >= MIN_TEMPORAL:
+        temporal = np.clip(y - np.median(y, axis=0, keepdims=True), -CLIP, CLIP)
+        # Per cell, the prediction that explains the host better: the median for a static background,
+        # the spatial mean where things move or every pixel changes every frame
+        still = _cell_sums(temporal * temporal, g).sum(0) <= _cell_sums(spatial * spatial, g).sum(0)
+        residual = np.where(still[_cell_index(H, g)][:, _cell_index(W, g)], temporal, spatial)
+    window = np.outer(_cell_window(H, g), _cell_window(W, g))  # the bump: matched filter
+    response = _cell_sums(residual * window, g)
+    spread = np.sqrt(_cell_sums(residual * residual * window * window, g) + 1e-2)
+    evidence = response / spread
+    if t >= MIN_TEMPORAL:  # the median residual is centred in time; centre the spatial cells alike
+        evidence = evidence - evidence.mean(0, keepdims=True)
+    return evidence.astype(np.float32)
 
 
-def _spatial_residual_cells(frame: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, 3] -> float32 [G, G]: each cell's luma against the median of its 3x3 block."""
-    means = _cell_means(_luma(frame[None]), STILL_GRID)[0]  # (G, G)
-    padded = np.pad(means, 1, mode="edge")
-    g = STILL_GRID
-    blocks = np.stack([padded[i : i + g, j : j + g] for i in range(3) for j in range(3)])
-    return np.clip(means - np.median(blocks, axis=0), -CLIP, CLIP)
-
-
-def _cell_means(y: np.ndarray, g: int) -> np.ndarray:
-    """float [t, H, W] -> float32 [t, g, g]: the mean of each grid cell (cells cover every pixel)."""
+def _cell_sums(y: np.ndarray, g: int) -> np.ndarray:
+    """float [t, H, W] -> float [t, g, g]: the sum over each grid cell (cells cover every pixel)."""
     _, H, W = y.shape
     rows, cols = _cell_edges(H, g), _cell_edges(W, g)
-    sums = np.add.reduceat(np.add.reduceat(y, rows[:-1], axis=1), cols[:-1], axis=2)
-    return (sums / np.outer(np.diff(rows), np.diff(cols))[None]).astype(np.float32)
+    return np.add.reduceat(np.add.reduceat(y, rows[:-1], axis=1), cols[:-1], axis=2)
 
 
 def _cell_edges(n: int, g: int) -> np.ndarray:
