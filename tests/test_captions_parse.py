@@ -99,9 +99,23 @@ def test_tokenizer_handles_case_hyphens_and_contractions():
 
 def test_unknown_words_are_reported_not_ignored():
     claims = parse_prompt("a red ball dances happily near a huge dragon")
-    assert claims.unknown_words == ("dances", "happily", "near", "dragon", "huge")
+    assert claims.unknown_words == ("dances", "happily", "near", "dragon")
     assert claims.objects[0] == ObjectClaim(color="red", shape="circle")
     assert parse_prompt("the ball is a red ball and a").unknown_words == ()
+
+
+def test_an_unknown_noun_is_reported_and_not_its_known_adjectives():
+    claims = parse_prompt("a red dragon and a blue ball")
+    assert claims.unknown_words == ("dragon",)
+    assert claims.objects == (ObjectClaim(color="blue", shape="circle"),)
+    with pytest.raises(ValueError, match=r"\(unknown words: dragon\)"):
+        parse_prompt("a huge red dragon")
+    # the dragon's words describe no object: they do not carry over to the next noun phrase
+    assert parse_prompt("two red dragons and a ball").objects == (ObjectClaim(shape="circle"),)
+    # an unknown word followed by more of the phrase was an adjective: the noun keeps the known ones
+    claims = parse_prompt("a red shiny big ball")
+    assert claims.unknown_words == ("shiny",)
+    assert claims.objects == (ObjectClaim(color="red", shape="circle", size="large"),)
 
 
 def test_no_object_is_an_error_that_lists_the_vocabulary():

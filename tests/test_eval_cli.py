@@ -75,10 +75,48 @@ def test_a_rerun_takes_its_videos_from_the_cache(debug_model, tmp_path, monkeypa
         main([*args, "--no-cache"])
 
 
+def test_vae_ceiling_is_the_renders_through_the_models_vae(debug_model, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "report.json"
+    args = ["eval", "--suite", "images", "--model", str(debug_model), "--out", str(out)]
+    assert main([*args, "--vae-ceiling", "--ceiling", *TINY]) == 0
+    data = json.loads(out.read_text())
+    assert list(data["sources"]) == ["model", "vae_ceiling", "ceiling"]
+    vae = data["sources"]["vae_ceiling"]
+    assert vae["path"] == str((debug_model / "vae").resolve()) and len(vae["weights_sha256"]) == 64
+    rates = data["suites"]["images"]["accuracy"]
+    assert rates["ceiling"]["case"]["rate"] == 1.0
+    # a random VAE blurs every render into something the oracle cannot read
+    assert rates["vae_ceiling"]["case"]["rate"] < rates["ceiling"]["case"]["rate"]
+    assert "case" in data["suites"]["images"]["differences"]["vae_ceiling - ceiling"]
+    assert "| suite | cases | model | vae_ceiling | ceiling | vae_ceiling - ceiling |" in (
+        out.with_suffix(".md").read_text()
+    )
+    assert "--vae-ceiling --ceiling" not in data["settings"]["command"]  # no empty argument written
+    assert "--vae-ceiling" in data["settings"]["command"]
+    # strips: one row per source (32 px frames scaled 2x, rows 2 px apart)
+    for case in data["cases"]:
+        assert Image.open(tmp_path / case["strip"]).height == 2 * (3 * 32 + 2 * 2)
+
+
+def test_vae_ceiling_alone_runs_no_model_and_defaults_to_the_bundled_vae(tmp_path, monkeypatch):
+    def no_generation(*a, **k):
+        raise AssertionError("a model generated")
+
+    monkeypatch.setattr(Pipeline, "__call__", no_generation)
+    out = tmp_path / "report.json"
+    assert main(["eval", "--suite", "images", "--vae-ceiling", "--out", str(out), *TINY[:4]]) == 0
+    data = json.loads(out.read_text())
+    assert list(data["sources"]) == ["vae_ceiling"]
+    assert data["sources"]["vae_ceiling"]["path"].endswith("cineflow/assets/default/vae")
+
+
 @pytest.mark.parametrize(
     ("extra", "word"),
     [
         (["--suite", "colour"], "--suite"),
+        (["--suite", "motion", "--vae-ceiling", "/nonexistent/vae"], "VAE folder"),
         (["--suite", "motion", "--model", "/nonexistent/model"], "model folder"),
         (["--suite", "motion", "--ceiling", "--floor-model", "/nonexistent/floor"], "model folder"),
         (["--ceiling", "--seeds", "0"], "--seeds"),

@@ -50,3 +50,26 @@ def test_minilm_encoder():
     other = enc.encode(["two small stars orbit"]).pooled
     cos = torch.nn.functional.cosine_similarity
     assert cos(similar[0:1], similar[1:2]) > cos(similar[0:1], other)
+
+
+def test_minilm_matches_transformers_bert():
+    """Our BERT forward and tokenizer set-up give transformers' own token states (padding, truncation)."""
+    transformers = pytest.importorskip("transformers")
+    from cineflow.models.text import minilm_path
+
+    prompts = [
+        "a red ball bounces",
+        "",
+        "A RED Ball doesn't move; a tiny purple box moves up-left",
+        "x " * 40,
+    ]
+    path = minilm_path()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = transformers.BertModel.from_pretrained(path, local_files_only=True).eval()
+    batch = tokenizer(prompts, padding=True, truncation=True, max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        want = model(**batch).last_hidden_state
+    with pytest.warns(UserWarning, match="truncated"):
+        got = load_text_encoder(TextConfig(name="minilm", max_length=16)).encode(prompts)
+    assert torch.equal(got.mask, batch["attention_mask"].bool())
+    assert torch.allclose(got.tokens, want, atol=1e-5, rtol=0)

@@ -2,9 +2,10 @@
 
 Each suite's prompts are held-out captions of ground-truth scenes; a model folder generates a video per
 prompt and the oracle scores it against the claims parsed from the prompt. `--ceiling` scores the
-scenes' own renders (what a perfect model would get); `--floor-model` scores a text-blind model (the same
-recipe trained with its text always dropped). Without `--model`, the bundled model is evaluated, unless
-only `--ceiling` is asked for (then the harness alone is measured).
+scenes' own renders (what a perfect model would get); `--vae-ceiling` scores those renders after a round
+trip through the model's VAE (what a perfect DiT on that VAE would get); `--floor-model` scores a
+text-blind model (the same recipe trained with its text always dropped). Without `--model`, the bundled
+model is evaluated, unless only ceilings are asked for (then no DiT is run).
 
 Writes REPORT.json, REPORT.md and REPORT.html beside it, and REPORT_strips/ (a frame strip per case);
 prints one line per suite and source.
@@ -42,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=4, help=f"seeds 0..N-1 per suite, 1..{MAX_SEEDS} (default 4)")
     p.add_argument("--limit", type=int, default=None, help="at most N cases per suite (>= 1)")
     p.add_argument("--ceiling", action="store_true", help="also score ground-truth renders of each case")
+    p.add_argument(
+        "--vae-ceiling",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="also score ground-truth renders after a VAE round trip; DIR: a model or VAE folder "
+        "(default: --model's VAE, else the bundled VAE)",
+    )
     p.add_argument("--floor-model", default=None, metavar="DIR", help="a text-blind model folder (the floor)")
     p.add_argument("--size", type=int, default=64, help="frame side in pixels, 16..1024 (default 64)")
     p.add_argument("--frames", type=int, default=17, help="frames per clip, 1..481 (default 17)")
@@ -91,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             note = f"  [{kept} videos from the cache]" if kept else ""
             rate = accuracy(suite_cases, res)["case"]
             print(
-                f"{name:13s} {src:8s} {len(suite_cases):4d} cases  {rate}  ({took:.1f} s){note}",
+                f"{name:13s} {src:11s} {len(suite_cases):4d} cases  {rate}  ({took:.1f} s){note}",
                 file=sys.stderr,
             )
 
@@ -146,13 +156,15 @@ def _check(args: argparse.Namespace) -> list[str]:
 
 
 def _sources(args: argparse.Namespace) -> tuple[dict, dict, str | None]:
-    """The model (bundled unless given, or unless only the ceiling is asked for), the floor and the
-    ceiling, as sources; what the report says of each; the frame cache folder (None: no cache)."""
-    from cineflow.eval.run import FrameCache, ModelSource, ground_truth
+    """The model (bundled unless given, or unless only ceilings are asked for), the floor and the
+    ceilings, as sources; what the report says of each; the frame cache folder (None: no cache)."""
+    from cineflow.eval.run import FrameCache, ModelSource, VAERoundTrip, ground_truth
+    from cineflow.pipeline import BUNDLED
 
     models, infos = {}, {}
     knobs = {"steps": args.steps, "guidance": args.guidance}
-    if args.model is not None or not args.ceiling:
+    ceilings_asked = args.ceiling or args.vae_ceiling is not None
+    if args.model is not None or not ceilings_asked:
         models["model"] = _model(args.model, knobs)
         infos["model"] = models["model"].info()
     if args.floor_model is not None:
@@ -160,6 +172,10 @@ def _sources(args: argparse.Namespace) -> tuple[dict, dict, str | None]:
         infos["floor"] = {**models["floor"].info(), "what": "text-blind model (trained with text dropped)"}
     cache = None if args.no_cache or not models else Path(args.out).parent / f"{Path(args.out).stem}_cache"
     sources = {k: m if cache is None else FrameCache(m, cache) for k, m in models.items()}
+    if args.vae_ceiling is not None:
+        # the VAE of the model under test, unless named; the bundled VAE when no model is given either
+        vae_ceiling = VAERoundTrip(args.vae_ceiling or args.model or BUNDLED / "vae")
+        sources["vae_ceiling"], infos["vae_ceiling"] = vae_ceiling, vae_ceiling.info()
     if args.ceiling:
         sources["ceiling"] = ground_truth
         infos["ceiling"] = {"what": "ground-truth renders of each case's scene (the world's own frames)"}
@@ -173,7 +189,7 @@ def _command(args: argparse.Namespace) -> str:
         if key in ("func", "command") or value is None or value is False:
             continue
         flag = "--" + key.replace("_", "-")
-        words += [flag] if value is True else [flag, str(value)]
+        words += [flag] if value is True or value == "" else [flag, str(value)]  # "": a bare optional
     return shlex.join(words)
 
 

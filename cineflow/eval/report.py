@@ -3,7 +3,8 @@
     report.json             settings, sources (model path + weights hash), per-suite rates, per-case checks
     report.md, report.html  the same as tables: per suite, check x source with 95% intervals; per case,
                             the prompt, the verdicts and its frame strip
-    report_strips/*.png     per case: a few frames side by side, one row per source (model, floor, ceiling)
+    report_strips/*.png     per case: a few frames side by side, one row per source (model, floor,
+                            vae_ceiling, ceiling)
 
 Every file is written to a temporary name in its folder and renamed into place.
 """
@@ -24,7 +25,9 @@ from cineflow.eval.run import CaseResult, accuracy
 from cineflow.eval.stats import Rate, newcombe
 from cineflow.eval.suites import SUITES, Case
 
-SOURCE_ORDER = ("model", "floor", "ceiling")  # columns of the tables, rows of the strips
+SOURCE_ORDER = ("model", "floor", "vae_ceiling", "ceiling")  # columns of the tables, rows of the strips
+# Differences reported per category, a - b: what the model got from the text; what the VAE loses.
+DIFFERENCES = (("model", "floor"), ("vae_ceiling", "ceiling"))
 STRIP_HEIGHT = 64  # strips of smaller clips are scaled up (nearest) to at least this many pixels
 
 
@@ -72,11 +75,14 @@ def build(
 
 def differences(rates: dict[str, dict[str, Rate]]) -> dict[str, dict]:
     """Differences with 95% intervals: "model - floor" per category (what the model got from the text),
-    and "heldout - train" of passing cases per source (the paraphrase gap)."""
+    "vae_ceiling - ceiling" per category (what the VAE loses), and "heldout - train" of passing cases per
+    source (the paraphrase gap)."""
     out: dict[str, dict] = {}
-    if "model" in rates and "floor" in rates:
-        model, floor = rates["model"], rates["floor"]
-        out["model - floor"] = {cat: _diff(model[cat], floor[cat]) for cat in model if cat in floor}
+    for a, b in DIFFERENCES:
+        if a in rates and b in rates:
+            out[f"{a} - {b}"] = {
+                cat: _diff(rates[a][cat], rates[b][cat]) for cat in rates[a] if cat in rates[b]
+            }
     gaps = {
         src: _diff(r["case[heldout]"], r["case[train]"])
         for src, r in rates.items()
@@ -140,7 +146,8 @@ def blocks(report: dict) -> list[Block]:
     for src in names:
         info = sources[src]
         if "path" in info:
-            items.append([("b", src), ": ", ("code", info["path"]), " weights sha256 ",
+            what = [info["what"] + ": "] if "what" in info else []
+            items.append([("b", src), ": ", *what, ("code", info["path"]), " weights sha256 ",
                           ("code", info["weights_sha256"][:16])])  # fmt: skip
         else:
             items.append([("b", src), ": " + info["what"]])
@@ -152,13 +159,13 @@ def blocks(report: dict) -> list[Block]:
     out: list[Block] = [("h1", ["Flatland benchmark"]), ("ul", items)]
     out.append(("p", ["Rates are per check (per case for 'case'), with Wilson 95% intervals and trials."]))
     out.append(("h2", ["Summary: cases passing every check"]))
-    vs_floor = "model" in names and "floor" in names
+    diffs = [f"{a} - {b}" for a, b in DIFFERENCES if a in names and b in names]
     rows = [
         [[name], [str(suite["cases"])], *([_cell(suite["accuracy"].get(s, {}).get("case"))] for s in names)]
-        + ([[_diff_cell(suite["differences"]["model - floor"].get("case"))]] if vs_floor else [])
+        + [[_diff_cell(suite["differences"][d].get("case"))] for d in diffs]
         for name, suite in report["suites"].items()
     ]
-    out.append(("table", (["suite", "cases", *names] + (["model - floor"] if vs_floor else []), rows)))
+    out.append(("table", (["suite", "cases", *names, *diffs], rows)))
     by_suite: dict[str, list[dict]] = {}
     for row in report["cases"]:
         by_suite.setdefault(row["suite"], []).append(row)
@@ -168,10 +175,10 @@ def blocks(report: dict) -> list[Block]:
         rows = [
             [[("b", cat) if cat in suite["focus"] else cat],
              *([_cell(suite["accuracy"].get(src, {}).get(cat))] for src in names)]
-            + ([[_diff_cell(suite["differences"]["model - floor"].get(cat))]] if vs_floor else [])
+            + [[_diff_cell(suite["differences"][d].get(cat))] for d in diffs]
             for cat in categories
         ]  # fmt: skip
-        out.append(("table", (["check", *names] + (["model - floor"] if vs_floor else []), rows)))
+        out.append(("table", (["check", *names, *diffs], rows)))
         gaps = suite["differences"].get("heldout - train", {})
         if gaps:
             said = "; ".join(f"{src} {_diff_cell(gaps[src])}" for src in names if src in gaps)

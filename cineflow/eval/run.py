@@ -4,6 +4,8 @@ oracle against the claims parsed from the case's prompt, tallied per check categ
 Sources are callables `case -> frames uint8 [T, H, W, 3]`:
 - `ground_truth`: the case's scene rendered by the world: the ceiling, what a perfect model would score
   (below 1 only where the oracle or the parser are wrong);
+- `VAERoundTrip(folder)`: that render encoded and decoded by a model's VAE: the VAE ceiling, what a perfect
+  DiT on this VAE's latents would score (the ceiling minus what the VAE loses);
 - `ModelSource(folder)`: a model folder through `Pipeline`: the model under test, or the floor (a model
   trained with the same recipe and its text always dropped, so it sees no prompt); `FrameCache` keeps
   its videos on disk so that a long run resumes where it stopped.
@@ -51,6 +53,43 @@ def category(check_name: str) -> str:
 def ground_truth(case: Case) -> np.ndarray:
     """The case's scene as the world renders it: uint8 [T, H, W, 3]."""
     return render.render(case.spec, physics.simulate(case.spec))
+
+
+class VAERoundTrip:
+    """The VAE ceiling as a source: each case's ground-truth render through a VAE, encode (posterior mean)
+    then decode, as a pipeline decodes; `folder` is a model folder (its `vae/`) or a VAE folder."""
+
+    def __init__(self, folder: str | Path) -> None:
+        from cineflow.models.vae import load_vae
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"model or VAE folder not found: {folder}")
+        self.folder = folder / "vae" if (folder / "vae").is_dir() else folder
+        self.vae = load_vae(self.folder)
+
+    def info(self) -> dict:
+        weights = sorted(self.folder.glob("*.safetensors"))
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in weights)).hexdigest()
+        return {
+            "what": "ground-truth renders after a round trip through the model's VAE (encode + decode)",
+            "path": str(self.folder.resolve()),
+            "weights_sha256": digest,
+        }
+
+    def __call__(self, case: Case) -> np.ndarray:
+        import torch
+
+        from cineflow.io import from_tensor, to_tensor
+        from cineflow.models.vae import check_video_size
+        from cineflow.pipeline import decode_tiling
+
+        frames = ground_truth(case)  # (T, H, W, 3)
+        check_video_size(self.vae.cfg, *frames.shape[:3])  # a size the VAE cannot take is an error here
+        with torch.inference_mode():
+            z = self.vae.encode(to_tensor(frames)[None])  # (1, c, t, h, w)
+            video = self.vae.decode(z, **decode_tiling(z.shape))  # (1, 3, T, H, W)
+        return from_tensor(video[0])
 
 
 class ModelSource:

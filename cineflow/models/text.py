@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cineflow.config import TextConfig
@@ -76,25 +77,123 @@ class TextEncoder(nn.Module, abc.ABC):
 
 
 class MiniLMEncoder(TextEncoder):
-    """all-MiniLM-L6-v2 from the installed package, frozen."""
+    """all-MiniLM-L6-v2 from the installed package, frozen: its fast tokenizer (`tokenizers`) and its BERT
+    weights (safetensors) run by the 40 lines of `_Bert` below.
+
+    Not `transformers.AutoModel`: importing transformers and building the model through it took ~4-6 s of
+    a ~10 s `cineflow generate` on a shared 2-core host, for a 6-layer BERT. `tests/test_text_encoder.py`
+    checks the token states against transformers' BertModel.
+    """
 
     def __init__(self, cfg: TextConfig):
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
 
         path = minilm_path()
         self.cfg = cfg
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.bert = _Bert(_read_bert_config(path / "config.json"))
+        weights = load_file(path / "model.safetensors")
+        self.bert.load_state_dict({k: v for k, v in weights.items() if not k.startswith(_UNUSED)})
+        self.eval().requires_grad_(False)
 
     def _encode(self, prompts: list[str]) -> TextEmbedding:
-        _warn_truncated([len(ids) for ids in self.tokenizer(prompts)["input_ids"]], self.cfg.max_length)
-        batch = self.tokenizer(
-            prompts, padding=True, truncation=True, max_length=self.cfg.max_length, return_tensors="pt"
-        ).to(self.device)
-        tokens = self.model(**batch).last_hidden_state  # (B, L, 384)
-        mask = batch["attention_mask"].bool()  # (B, L)
+        encodings = self.tokenizer.encode_batch(prompts)  # [CLS] ... [SEP], untruncated
+        _warn_truncated([len(e.ids) for e in encodings], self.cfg.max_length)
+        ids = [_truncate(e.ids, self.cfg.max_length) for e in encodings]
+        L = max(len(i) for i in ids)
+        id_tensor = torch.zeros(len(ids), L, dtype=torch.long)  # [PAD] is 0
+        mask = torch.zeros(len(ids), L, dtype=torch.bool)
+        for row, seq in enumerate(ids):
+            id_tensor[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = True
+        id_tensor, mask = id_tensor.to(self.device), mask.to(self.device)
+        tokens = self.bert(id_tensor, mask)  # (B, L, 384)
         return TextEmbedding(tokens, mask, masked_mean(tokens, mask))
+
+
+_UNUSED = ("pooler.", "embeddings.position_ids")  # the [CLS] pooler (unused) and a constant buffer
+
+
+def _truncate(ids: list[int], max_length: int) -> list[int]:
+    """Keep [CLS] + the first tokens + [SEP] within max_length, as the tokenizer's own truncation does."""
+    return ids if len(ids) <= max_length else ids[: max_length - 1] + ids[-1:]
+
+
+def _read_bert_config(path: Path) -> dict:
+    import json
+
+    cfg = json.loads(path.read_text())
+    if cfg.get("model_type") != "bert" or cfg.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"{path}: expected a BERT config with absolute positions")
+    return cfg
+
+
+class _Bert(nn.Module):
+    """BERT's encoder (post-LayerNorm, GELU), its module names those of the checkpoint; token states out."""
+
+    def __init__(self, cfg: dict) -> None:
+        super().__init__()
+        d, eps = cfg["hidden_size"], cfg["layer_norm_eps"]
+        self.num_heads = cfg["num_attention_heads"]
+        self.embeddings = nn.Module()
+        self.embeddings.word_embeddings = nn.Embedding(cfg["vocab_size"], d)
+        self.embeddings.position_embeddings = nn.Embedding(cfg["max_position_embeddings"], d)
+        self.embeddings.token_type_embeddings = nn.Embedding(cfg["type_vocab_size"], d)
+        self.embeddings.LayerNorm = nn.LayerNorm(d, eps=eps)
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList(
+            _BertLayer(d, cfg["intermediate_size"], eps) for _ in range(cfg["num_hidden_layers"])
+        )
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """ids [B, L], mask bool [B, L] -> token states [B, L, D] (pad positions too, as BertModel's)."""
+        e = self.embeddings
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = e.word_embeddings(ids) + e.token_type_embeddings.weight[0] + e.position_embeddings(positions)
+        x = e.LayerNorm(x)  # (B, L, D)
+        attn_mask = mask[:, None, None, :]  # (B, 1, 1, L): every query sees the real tokens
+        for layer in self.encoder.layer:
+            x = layer(x, attn_mask, self.num_heads)
+        return x
+
+
+class _BertLayer(nn.Module):
+    def __init__(self, d: int, hidden: int, eps: float) -> None:
+        super().__init__()
+        self.attention = nn.Module()
+        self.attention.self = nn.Module()
+        for name in ("query", "key", "value"):
+            setattr(self.attention.self, name, nn.Linear(d, d))
+        self.attention.output = _DenseNorm(d, d, eps)
+        self.intermediate = nn.Module()
+        self.intermediate.dense = nn.Linear(d, hidden)
+        self.output = _DenseNorm(hidden, d, eps)
+
+    def forward(self, x: Tensor, attn_mask: Tensor, heads: int) -> Tensor:
+        B, L, D = x.shape
+        qkv = self.attention.self
+        q, k, v = (
+            f(x).view(B, L, heads, D // heads).transpose(1, 2) for f in (qkv.query, qkv.key, qkv.value)
+        )
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, L, d)
+        x = self.attention.output(a.transpose(1, 2).reshape(B, L, D), x)  # (B, L, D)
+        return self.output(F.gelu(self.intermediate.dense(x)), x)  # (B, L, D)
+
+
+class _DenseNorm(nn.Module):
+    """BERT's sub-layer output: LayerNorm(dense(h) + residual)."""
+
+    def __init__(self, d_in: int, d_out: int, eps: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_in, d_out)
+        self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
+
+    def forward(self, h: Tensor, residual: Tensor) -> Tensor:
+        return self.LayerNorm(self.dense(h) + residual)
 
 
 class RandomEncoder(TextEncoder):

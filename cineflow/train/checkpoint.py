@@ -121,3 +121,45 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def load_config(folder: str | Path):
+    """The resolved TrainConfig a checkpoint was written with (its `config.yaml`)."""
+    from cineflow.config import load_yaml
+    from cineflow.train.config import load_train_config
+
+    return load_train_config(load_yaml(Path(folder) / CONFIG_FILE))
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder as given, or a run folder's latest complete checkpoint."""
+    path = Path(path)
+    if (path / TRAINER_FILE).is_file():
+        return path
+    latest = latest_checkpoint(path)
+    if latest is None:
+        raise FileNotFoundError(f"{path}: not a checkpoint folder (no {TRAINER_FILE}) nor a run with one")
+    return latest
+
+
+def export_model(folder: str | Path, out: str | Path, raw: bool = False) -> Path:
+    """Write checkpoint `folder`'s EMA weights (`raw`: the trained, non-EMA ones) as a model folder at `out`.
+
+    The models are rebuilt from the checkpoint's config exactly as `train` builds them (so a random test
+    VAE or text encoder comes out the same), and written by the same `save_model` that writes `DIR/model`:
+    the EMA export of a run's last checkpoint is that run's model folder, bit for bit.
+    """
+    import torch
+
+    from cineflow.train.loop import build_models, save_model
+
+    folder = resolve_checkpoint(folder)
+    cfg = load_config(folder)
+    state = load_checkpoint(folder)
+    vae, dit, text_encoder = build_models(cfg, torch.device("cpu"))
+    weights = state["model"] if raw else state["ema"]["model"]
+    try:
+        dit.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{folder}: its weights do not fit the DiT of its config.yaml: {e}") from e
+    return save_model(out, dit, vae, text_encoder, cfg)

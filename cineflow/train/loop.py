@@ -312,8 +312,7 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
     # 4. The final EMA model as a model folder, and its samples
     final = out / "model"
     if world.is_main:
-        pipe = _pipeline(ema.model, vae, text_encoder, cfg)
-        pipe.save_pretrained(final)
+        save_model(final, ema.model, vae, text_encoder, cfg)
         _write_samples(out, cfg.max_steps, ema.model, vae, text_encoder, cfg, world, logger)
     logger.close()
     barrier(world)
@@ -356,7 +355,18 @@ def _autocast(cfg: TrainConfig, device: torch.device) -> Callable:
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def save_model(folder: str | Path, dit: nn.Module, vae: nn.Module, text_encoder, cfg: TrainConfig) -> Path:
+    """Write `dit` with the run's VAE and text encoder as a model folder (atomically: temp folder + rename).
+
+    The one writer of a run's model folder: the end of `train` (EMA weights) and `cineflow export` (a
+    checkpoint's EMA or raw weights) both come here, so the two folders cannot drift apart.
+    """
+    _pipeline(dit, vae, text_encoder, cfg).save_pretrained(folder)
+    return Path(folder)
+
+
 def _pipeline(dit: nn.Module, vae: nn.Module, text_encoder, cfg: TrainConfig):
+    """The run's models as a Pipeline, with the data geometry and sample settings as its defaults."""
     from cineflow.pipeline import Pipeline, PipelineConfig
 
     d = cfg.data

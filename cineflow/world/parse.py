@@ -27,6 +27,10 @@ from cineflow.world.scene import Claims, EventClaim, ObjectClaim
 _DIGITS = {"1": "one", "2": "two", "3": "three", "4": "four"}
 _SENTENCE_END = {".", ";", ":", "!", "?"}
 _OBJECT_FIELDS = ("color", "shape", "size", "motion", "speed", "final_color")
+_NOUNS = ("shape", "shapes", "noun", "nouns")
+# After an unknown word in a noun phrase, these keep the phrase open: the unknown word was an adjective
+# ("a red shiny ball"). Anything else closes it: the unknown word was its noun ("a red dragon and a ball").
+_NP_GOES_ON = ("color", "size", *_NOUNS)
 
 
 @cache
@@ -144,9 +148,11 @@ class _Reader:
 
     def flush(self) -> None:
         """End a noun phrase that never reached its noun. Without a determiner its attributes describe
-        the focus ("the ball is red"); with one they described an unknown noun ("a huge dragon") and
-        are reported with it."""
+        the focus ("the ball is red"). A phrase whose noun was an unknown word ("a huge dragon") is
+        dropped whole: the noun is reported, its known adjectives are not, and they describe no object."""
         np, words, self.np, self.np_words = self.np, self.np_words, {}, {}
+        if "unknown_noun" in np:
+            return
         orphaned = "det" in np or "number" in np or "ordinal" in np
         for key in ("color", "size", "motion", "speed"):
             if key not in np:
@@ -215,12 +221,16 @@ class _Reader:
     def read(self, phrase: str, sense: lexicon.Sense | None) -> None:
         if sense is None:
             self.unknown.append(phrase)
+            if self.np:  # maybe the noun of the phrase being read: decided by the next word
+                self.np["unknown_noun"] = phrase
             return
         kind, value = sense.kind, sense.value
+        if "unknown_noun" in self.np and kind not in _NP_GOES_ON:
+            self.flush()
         if kind in ("det", "indef", "number", "ordinal", "size") or (kind == "color" and not self.change):
             key = "det" if kind == "indef" else kind
             self.hold(key, "the" if kind == "det" else "a" if kind == "indef" else value, phrase)
-        elif kind in ("shape", "shapes", "noun", "nouns"):
+        elif kind in _NOUNS:
             self.noun(value, plural=kind in ("shapes", "nouns"))
         elif kind == "speed" and self.np:  # "a fast ball"
             self.hold("speed", value, phrase)
