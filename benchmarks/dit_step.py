@@ -2,13 +2,18 @@
 
     python benchmarks/dit_step.py                       # all peers, fp32 and bf16 autocast, fwd and fwd+bwd
     python benchmarks/dit_step.py --peers latte --modes fp32_fwd_bwd,bf16_fwd_bwd --json out.json
+    python benchmarks/dit_step.py --threads 1 --clock cpu  # CPU seconds: steady on a shared host
 
 Everything is random-init and measured in one run: same inputs (latent 2 x 16 x 8 x 16 x 16, patch (1, 2, 2):
 2 x 512 tokens; 32 text tokens of width 512), same width (384 = 6 heads x 64) and depth (8), same precision.
+Ours is timed as configured (attention "full") and as the opt-in "factorized" variant (`ours_fact`).
 Models are timed round-robin within each mode, so a burst of outside load (frequent on this 2-core host)
-hits all of them alike; median and min are kept. FLOPs come from torch.utils.flop_counter (with the CPU
-flash-attention kernel counted, which the stock counter misses); MFU = FLOPs / median time / matmul peak of
-the same dtype, the peak measured at the start and at the end of the run (the larger is used).
+hits all of them alike; median and min are kept. With `--clock cpu` each call is timed in process CPU
+seconds instead of wall seconds: preemption by other jobs then costs nothing, which makes one thread on a
+busy host give steady figures (with more threads, OpenMP spin-waits would count). FLOPs come from
+torch.utils.flop_counter (with the CPU flash-attention kernel counted, which the stock counter misses);
+MFU = FLOPs / median time / matmul peak of the same dtype and clock, the peak measured at the start and at
+the end of the run (the larger is used).
 The approach and the peer configurations follow the shared measuring stick (bench/video_dit_bench.py and
 bench/peers.py); nothing here is downloaded.
 """
@@ -40,12 +45,13 @@ MODES = ("fp32_fwd", "fp32_fwd_bwd", "bf16_fwd", "bf16_fwd_bwd")
 
 
 class Ours(nn.Module):
-    """Our VideoDiT behind the peers' calling convention (t in [0, 1000], no mask, pooled = mean of ctx)."""
+    """Our VideoDiT behind the peers' calling convention: t in [0, 1000], an all-valid text mask (the peers
+    get none), pooled = mean of ctx. `attention="factorized"` is the opt-in Latte-style variant."""
 
-    def __init__(self):
+    def __init__(self, attention: str = "full"):
         super().__init__()
         cfg = DiTConfig(in_channels=C, patch_size=(1, 2, 2), hidden_size=DIM, depth=DEPTH, num_heads=HEADS,
-                        mlp_ratio=MLP_RATIO, text_dim=TEXT_DIM)  # fmt: skip
+                        mlp_ratio=MLP_RATIO, text_dim=TEXT_DIM, attention=attention)  # fmt: skip
         self.inner = VideoDiT(cfg)
         with torch.no_grad():  # zero-init layers would make the backward pass artificially sparse
             for p in self.inner.parameters():
@@ -116,7 +122,9 @@ class LTX(nn.Module):
 
 
 class Latte(nn.Module):
-    """depth/2 spatial + depth/2 temporal blocks (factorised attention)."""
+    """depth/2 spatial + depth/2 temporal blocks (factorised attention): diffusers' `num_layers` builds that
+    many spatial blocks AND as many temporal ones, so num_layers = depth/2 gives `depth` blocks in all, as
+    ours has (its temporal blocks have no cross-attention, hence its fewer FLOPs)."""
 
     def __init__(self):
         super().__init__()
@@ -134,15 +142,19 @@ class Latte(nn.Module):
 
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
-    "ours": Ours, "wan": Wan, "cogvideox": CogVideoX, "ltx": LTX, "latte": Latte,
+    "ours": Ours, "ours_fact": lambda: Ours("factorized"),
+    "wan": Wan, "cogvideox": CogVideoX, "ltx": LTX, "latte": Latte,
 }  # fmt: skip
 
 
 # --------------------------------------------------------------------------- measuring
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 def timed_round_robin(
-    fns: dict[str, Callable[[], object]], min_reps: int, min_time: float
+    fns: dict[str, Callable[[], object]], min_reps: int, min_time: float, clock=time.perf_counter
 ) -> dict[str, list]:
     """Seconds per call of each fn, called A B C A B C ... until min_reps rounds and min_time s per fn."""
     for fn in fns.values():
@@ -151,14 +163,14 @@ def timed_round_robin(
     start, rounds = time.perf_counter(), 0
     while rounds < min_reps or time.perf_counter() - start < min_time * len(fns):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(clock() - t0)
         rounds += 1
     return times
 
 
-def matmul_peak(dtype: torch.dtype, sizes=(1024, 2048)) -> float:
+def matmul_peak(dtype: torch.dtype, sizes=(1024, 2048), clock=time.perf_counter) -> float:
     """Best-of-sizes median GFLOP/s of a square torch.mm: the MFU denominator."""
     best = 0.0
     for n in sizes:
@@ -166,9 +178,9 @@ def matmul_peak(dtype: torch.dtype, sizes=(1024, 2048)) -> float:
         torch.mm(a, b)
         runs = []
         for _ in range(7):
-            t0 = time.perf_counter()
+            t0 = clock()
             torch.mm(a, b)
-            runs.append(time.perf_counter() - t0)
+            runs.append(clock() - t0)
         best = max(best, 2 * n**3 / statistics.median(runs) / 1e9)
     return best
 
@@ -219,20 +231,26 @@ def step(mode: str, model: nn.Module, x, t, ctx, target) -> Callable[[], object]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", default="wan,cogvideox,ltx,latte", help="comma list of peers")
+    ap.add_argument("--ours", default="ours,ours_fact", help="our variants: ours (default), ours_fact")
     ap.add_argument("--modes", default=",".join(MODES), help="comma list from " + ",".join(MODES))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=CLOCKS, default="wall",
+                    help="cpu: process CPU time, immune to preemption (use with --threads 1)")  # fmt: skip
     ap.add_argument("--reps", type=int, default=5, help="min rounds per mode")
     ap.add_argument("--min-time", type=float, default=1.5, help="min seconds per model per mode")
+    ap.add_argument("--compile", action="store_true", help="torch.compile every model (ours and peers alike)")
     ap.add_argument("--json", default=None, help="write every figure to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    names = ["ours", *[p for p in args.peers.split(",") if p]]
-    modes = [m for m in args.modes.split(",") if m]
-    for name in [*names[1:], *modes]:
+    ours = [o for o in args.ours.split(",") if o]
+    peers = [p for p in args.peers.split(",") if p]
+    names, modes = [*ours, *peers], [m for m in args.modes.split(",") if m]
+    for name in [*names, *modes]:
         if name not in MODELS and name not in MODES:
-            raise SystemExit(f"unknown peer or mode {name!r}")
+            raise SystemExit(f"unknown model or mode {name!r}")
 
-    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    clock = CLOCKS[args.clock]
+    peak = {"fp32": matmul_peak(torch.float32, clock=clock), "bf16": matmul_peak(torch.bfloat16, clock=clock)}
     g = torch.Generator().manual_seed(0)
     x, ctx = torch.randn(B, C, T, H, W, generator=g), torch.randn(B, L, TEXT_DIM, generator=g)
     t, target = torch.rand(B, generator=g) * 1000, torch.randn(B, C, T, H, W, generator=g)
@@ -243,16 +261,21 @@ def main() -> None:
     params = {n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}
     flops = {n: {k: count_flops(step(f"fp32_{k}", m, x, t, ctx, target)) for k in ("fwd", "fwd_bwd")}
              for n, m in models.items()}  # fmt: skip
-    print(f"torch {torch.__version__}, threads {args.threads}, latent {B}x{C}x{T}x{H}x{W} -> {B}x512 tokens, "
+    if args.compile:  # compilation happens in each mode's warm-up call, outside the timing
+        models = {n: torch.compile(m) for n, m in models.items()}
+    print(f"torch {torch.__version__}, threads {args.threads}, {args.clock} clock, "
+          f"{'compiled' if args.compile else 'eager'}, "
+          f"latent {B}x{C}x{T}x{H}x{W} -> {B}x512 tokens, "
           f"width {DIM} ({HEADS}x{HEAD_DIM}), depth {DEPTH}; matmul peak fp32 {peak['fp32']:.0f}, "
           f"bf16 {peak['bf16']:.0f} GFLOP/s")  # fmt: skip
     times = {}
     for mode in modes:
         fns = {n: step(mode, m, x, t, ctx, target) for n, m in models.items()}
-        times[mode] = timed_round_robin(fns, args.reps, args.min_time)
+        times[mode] = timed_round_robin(fns, args.reps, args.min_time, clock)
     for prec in peak:  # the larger of start and end, as the host may have been busy at either
-        peak[prec] = max(peak[prec], matmul_peak(torch.float32 if prec == "fp32" else torch.bfloat16))
-    report(names, modes, params, flops, times, peak)
+        dtype = torch.float32 if prec == "fp32" else torch.bfloat16
+        peak[prec] = max(peak[prec], matmul_peak(dtype, clock=clock))
+    report(ours, peers, modes, params, flops, times, peak)
     if args.json:
         out = {
             "peak_gflops": peak,
@@ -260,6 +283,8 @@ def main() -> None:
             "flops": flops,
             "times_s": times,
             "threads": args.threads,
+            "clock": args.clock,
+            "compiled": args.compile,
         }
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
@@ -267,7 +292,8 @@ def main() -> None:
         os.replace(tmp, args.json)
 
 
-def report(names, modes, params, flops, times, peak) -> None:
+def report(ours, peers, modes, params, flops, times, peak) -> None:
+    names = [*ours, *peers]
     print(f"\nms per step: median (min) and MFU (median); {'model':>9} M params, GFLOP fwd")
     print(f"{'model':>10} {'Mparam':>6} {'GFLOP':>6} " + " ".join(f"{m:>22}" for m in modes))
     for n in names:
@@ -277,14 +303,17 @@ def report(names, modes, params, flops, times, peak) -> None:
             mfu = flops[n][m.partition("_")[2]] / med / (peak[m.partition("_")[0]] * 1e9)
             cells.append(f"{1e3 * med:8.1f} ({1e3 * mn:6.1f}) {100 * mfu:4.1f}%")
         print(f"{n:>10} {params[n] / 1e6:6.2f} {flops[n]['fwd'] / 1e9:6.2f} " + " ".join(cells))
-    print("\nspeed-up of ours = peer time / our time, by median (by min); > 1: ours faster")
-    for m in modes:
-        ours_med, ours_min = statistics.median(times[m]["ours"]), min(times[m]["ours"])
-        cells = [f"{n} {statistics.median(times[m][n]) / ours_med:4.2f} ({min(times[m][n]) / ours_min:4.2f})"
-                 for n in names[1:]]  # fmt: skip
-        fastest = min(names[1:], key=lambda n: statistics.median(times[m][n]))
-        print(f"{m:>13}: " + ", ".join(cells) + f"  | vs fastest peer ({fastest}): "
-              f"{statistics.median(times[m][fastest]) / ours_med:4.2f}x")  # fmt: skip
+    if not peers:
+        return
+    for o in ours:
+        print(f"\nspeed-up of {o} = peer time / its time, by median (by min); > 1: ours faster")
+        for m in modes:
+            o_med, o_min = statistics.median(times[m][o]), min(times[m][o])
+            cells = [f"{n} {statistics.median(times[m][n]) / o_med:4.2f} ({min(times[m][n]) / o_min:4.2f})"
+                     for n in peers]  # fmt: skip
+            fastest = min(peers, key=lambda n: statistics.median(times[m][n]))
+            print(f"{m:>13}: " + ", ".join(cells) + f"  | vs fastest peer ({fastest}): "
+                  f"{statistics.median(times[m][fastest]) / o_med:4.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ class VAEConfig:
     spatial_down: int = 8
     scale: float = 1.0  # latent = (mean - shift) * scale, applied inside encode/decode
     shift: float = 0.0
+    # A decoder retrained on a frozen latent space may be wider or deeper than the encoder's mirror image.
+    decoder_base_channels: int | None = None  # None: base_channels
+    decoder_res_blocks: int | None = None  # per level; None: num_res_blocks + 1
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class DiTConfig:
     max_boxes: int = 0  # box tokens per sample (0: no box attention)
     freq_dim: int = 256  # sinusoidal features of the timestep before its MLP
     rope_theta: float = 10000.0
+    # "full": every block attends over all spacetime tokens. "factorized" (opt-in, Latte-style): even blocks
+    # attend within a frame, odd blocks across frames at one position; same weights, a different function.
+    attention: str = "full"
 
 
 @dataclass(frozen=True)

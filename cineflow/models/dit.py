@@ -15,19 +15,18 @@ its inputs: no noise schedule, guidance or distributed code lives here.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cineflow.config import DiTConfig
 from cineflow.models.nn import (
     RMSNorm,
     TimestepEmbedder,
-    apply_rope,
     attention,
     modulate,
+    qk_norm_rope,
+    rms_normalize,
     rope_3d,
     rope_axis_dims,
-    rope_cos_sin,
 )
 
 # --------------------------------------------------------------------------- attention layers
@@ -36,9 +35,8 @@ from cineflow.models.nn import (
 class SelfAttention(nn.Module):
     """Multi-head self-attention with a fused qkv projection, per-head RMSNorm on q and k, and 3D RoPE.
 
-    q and k are normalised and rotated together as one [B, N, 2, H, d] tensor, with the RMSNorm weights
-    folded into the rotation tables: rope(n * w) = n * (w cos) + roll(n) * (roll(w) sin). That is four
-    kernels for q and k together (fused RMSNorm, mul, roll, addcmul) instead of about twelve.
+    q and k are normalised and rotated in one autograd node (`qk_norm_rope`), with the RMSNorm weights and
+    the 1/sqrt(d) attention scale folded into the rotation tables, and come out heads-first for attention.
     """
 
     def __init__(self, dim: int, num_heads: int):
@@ -49,19 +47,20 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        """x: [B, N, D], cos/sin: [N, 1, 1, d] -> [B, N, D]."""
+        """x: [B, N, D], cos/sin: float32 [N, 1, 1, d/2] angle tables -> [B, N, D]."""
         B, N, _ = x.shape
-        # split/unbind rather than indexing: their backward is one cat/stack, not zero-filled buffers
-        qk, v = self.qkv(x).view(B, N, 3, self.num_heads, -1).split([2, 1], dim=2)  # (B, N, 2|1, H, d)
-        qk = F.rms_norm(qk, (qk.shape[-1],), eps=1e-6)  # (B, N, 2, H, d)
-        w = self.qk_norm_weight.to(qk.dtype)
-        half = w.shape[-1] // 2
-        q, k = apply_rope(qk, cos * w, sin * torch.roll(w, half, dims=-1)).unbind(2)  # 2 x (B, N, H, d)
-        return self.proj(attention(q, k, v.squeeze(2)))  # (B, N, D)
+        qkv = self.qkv(x).view(B, N, 3, self.num_heads, -1)  # (B, N, 3, H, d)
+        scale = qkv.shape[-1] ** -0.5
+        q, k, v = qk_norm_rope(qkv, self.qk_norm_weight, cos, sin, scale)  # 3 x (B, H, N, d)
+        return self.proj(attention(q, k, v, scale=1.0))  # (B, N, D)
 
 
 class CrossAttention(nn.Module):
-    """Video tokens attend to text tokens; padded text positions are masked out."""
+    """Video tokens attend to text tokens; padded text positions are masked out.
+
+    q's RMSNorm weight and the 1/sqrt(d) scale multiply k instead (the same scores): L text tokens rather
+    than N video tokens, and q is only normalised, straight into the heads-first layout.
+    """
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -72,12 +71,14 @@ class CrossAttention(nn.Module):
         self.norm_k = RMSNorm(dim // num_heads)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, text: Tensor, text_mask: Tensor) -> Tensor:
-        """x: [B, N, D], text: [B, L, D], text_mask: bool [B, L] -> [B, N, D]."""
+    def forward(self, x: Tensor, text: Tensor, text_mask: Tensor | None) -> Tensor:
+        """x: [B, N, D], text: [B, L, D], text_mask: bool [B, L] or None (all valid) -> [B, N, D]."""
         B, N, _ = x.shape
-        q = self.norm_q(self.q(x).view(B, N, self.num_heads, -1))  # (B, N, H, d)
+        q = rms_normalize(self.q(x).view(B, N, self.num_heads, -1).transpose(1, 2))  # (B, H, N, d)
         k, v = self.kv(text).view(B, text.shape[1], 2, self.num_heads, -1).unbind(2)  # 2 x (B, L, H, d)
-        return self.proj(attention(q, self.norm_k(k), v, text_mask))  # (B, N, D)
+        k = self.norm_k(k) * (self.norm_q.weight * q.shape[-1] ** -0.5).to(k.dtype)
+        out = attention(q, k.transpose(1, 2), v.transpose(1, 2), text_mask, scale=1.0)
+        return self.proj(out)  # (B, N, D)
 
 
 # --------------------------------------------------------------------------- block and final layer
@@ -88,11 +89,13 @@ class DiTBlock(nn.Module):
 
     The six modulation vectors come from the model's shared `adaLN_modulation` (one per latent frame) plus
     this block's own learned `scale_shift_table`, as in PixArt-alpha and Wan: per-block adaLN linears would
-    cost 6*D^2 parameters each.
+    cost 6*D^2 parameters each. `attend` is what self-attention spans: "full" (all spacetime tokens),
+    "spatial" (the tokens of one frame) or "temporal" (one position across frames).
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, attend: str = "full"):
         super().__init__()
+        self.attend = attend
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.attn = SelfAttention(dim, num_heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
@@ -103,21 +106,35 @@ class DiTBlock(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.zeros(6, dim))
 
     def forward(
-        self, x: Tensor, mod: Tensor, cos: Tensor, sin: Tensor, text: Tensor, text_mask: Tensor
+        self, x: Tensor, mod: Tensor, cos: Tensor, sin: Tensor, text: Tensor, text_mask: Tensor | None
     ) -> Tensor:
         """x: [B, t', S, D], mod: [B, t', 1, 6, D], text: [B, L, D] -> [B, t', S, D]."""
         B, T, S, D = x.shape
         # In the activations' dtype: an fp32 table would silently promote a bf16 residual stream to fp32.
         mod = (mod + self.scale_shift_table).to(x.dtype)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.unbind(-2)
-        # 1. Self-attention over all spacetime tokens, modulated by each token's frame
-        h = modulate(self.norm1(x), shift_msa, scale_msa).view(B, T * S, D)
-        x = torch.addcmul(x, gate_msa, self.attn(h, cos, sin).view(B, T, S, D))  # (B, t', S, D)
+        # 1. Self-attention, modulated by each token's frame
+        h = modulate(self.norm1(x), shift_msa, scale_msa)  # (B, t', S, D)
+        x = torch.addcmul(x, gate_msa, self._self_attention(h, cos, sin))  # (B, t', S, D)
         # 2. Cross-attention to the text tokens
         x = x + self.cross_attn(self.norm2(x).view(B, T * S, D), text, text_mask).view(B, T, S, D)
         # 3. MLP
         h = modulate(self.norm3(x), shift_mlp, scale_mlp)
         return torch.addcmul(x, gate_mlp, self.mlp(h))  # (B, t', S, D)
+
+    def _self_attention(self, h: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """h: [B, t', S, D], cos/sin: [t'*S, 1, 1, d/2] -> [B, t', S, D].
+
+        Within a frame (or a position) the time (or space) part of the 3D RoPE turns q and k alike and
+        cancels in the scores, so frame 0's table (or position 0's) serves every sequence.
+        """
+        B, T, S, D = h.shape
+        if self.attend == "spatial":
+            return self.attn(h.reshape(B * T, S, D), cos[:S], sin[:S]).view(B, T, S, D)
+        if self.attend == "temporal":
+            out = self.attn(h.transpose(1, 2).reshape(B * S, T, D), cos[::S], sin[::S])  # (B*S, t', D)
+            return out.view(B, S, T, D).transpose(1, 2)
+        return self.attn(h.reshape(B, T * S, D), cos, sin).view(B, T, S, D)
 
 
 class FinalLayer(nn.Module):
@@ -152,6 +169,8 @@ class VideoDiT(nn.Module):
             raise ValueError(f"hidden_size {cfg.hidden_size} must be a multiple of num_heads {cfg.num_heads}")
         if cfg.max_boxes:
             raise ValueError("max_boxes > 0: box tokens are not implemented yet; use max_boxes=0")
+        if cfg.attention not in ("full", "factorized"):
+            raise ValueError(f"attention must be 'full' or 'factorized', got {cfg.attention!r}")
         rope_axis_dims(cfg.hidden_size // cfg.num_heads)  # validates the head size
         self.cfg = cfg
         D, pt, ph, pw = cfg.hidden_size, *cfg.patch_size
@@ -166,7 +185,8 @@ class VideoDiT(nn.Module):
         # 2. Shared adaLN-Zero modulation (6 vectors per latent frame)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
         # 3. Transformer blocks
-        self.blocks = nn.ModuleList(DiTBlock(D, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        attend = ["full"] * cfg.depth if cfg.attention == "full" else ["spatial", "temporal"] * cfg.depth
+        self.blocks = nn.ModuleList(DiTBlock(D, cfg.num_heads, cfg.mlp_ratio, a) for a in attend[: cfg.depth])
         # 4. Final adaLN layer (unpatchify happens in forward)
         self.final_layer = FinalLayer(D, patch_dim)
         self.initialize_weights()
@@ -239,13 +259,14 @@ class VideoDiT(nn.Module):
         D = self.cfg.hidden_size
         # 1. Patch & position embedding
         h = self.x_embedder(self.patchify(x).to(self.x_embedder.weight.dtype))  # (B, t', S, D)
-        cos, sin = rope_cos_sin(rope_3d(grid, D // self.cfg.num_heads, x.device, self.cfg.rope_theta))
-        cos, sin = cos[:, None, None].to(h.dtype), sin[:, None, None].to(h.dtype)  # (N, 1, 1, d)
+        angles = rope_3d(grid, D // self.cfg.num_heads, x.device, self.cfg.rope_theta)[:, None, None]
+        cos, sin = angles.cos(), angles.sin()  # (N, 1, 1, d/2), once for all blocks
         # 2. Conditioning: one vector per latent frame (timestep + pooled text), and the text tokens
         t_frames = timesteps.float().view(B, grid[0], pt).mean(-1)  # (B, t')
         c = self.t_embedder(t_frames) + self.pooled_embedder(pooled)[:, None]  # (B, t', D)
         mod = self.adaLN_modulation(c).view(B, grid[0], 1, 6, D)  # (B, t', 1, 6, D)
         text = self.text_embedder(text)  # (B, L, D)
+        text_mask = None if bool(text_mask.all()) else text_mask  # all valid: attention needs no mask
         # 3. Transformer blocks
         for block in self.blocks:
             h = block(h, mod, cos, sin, text, text_mask)  # (B, t', S, D)
@@ -272,7 +293,9 @@ def forward_flops(cfg: DiTConfig, latent: tuple[int, int, int], text_len: int) -
     block = (
         N * D * (3 * D + D + D + D + 2 * M) + L * D * 2 * D
     )  # qkv, proj, cross q, cross proj, MLP; cross kv
-    attention = cfg.depth * 2 * (N * N * D + N * L * D)
+    # each block: QK^T and AV over the tokens its self-attention spans, then over the L text tokens
+    spans = [N] * cfg.depth if cfg.attention == "full" else [N // tn, tn] * cfg.depth
+    attention = sum(2 * 2 * N * (n + L) * D for n in spans[: cfg.depth])
     linear = 2 * (embed + cfg.depth * block)
     return {"linear": linear, "attention": attention, "total": linear + attention, "tokens": N}
 
