@@ -81,12 +81,20 @@ def test_a_replaced_video_gets_a_new_entry(dataset_file: Path, tmp_path: Path) -
     assert (again.encoded, again.reused) == (1, 2)
 
 
+def test_a_new_decoder_keeps_the_key() -> None:
+    """Only the encoder decides the latents: retraining the decoder must not make a cache stale."""
+    text, vae = text_encoder(), tiny_vae(0)
+    other = tiny_vae(1)
+    other.encoder.load_state_dict(vae.encoder.state_dict())  # same encoder, another decoder
+    assert cache_key(other, text, GEOMETRY)["key"] == cache_key(vae, text, GEOMETRY)["key"]
+
+
 def test_stale_cache_is_refused_then_rebuilt(dataset_file: Path, tmp_path: Path) -> None:
     text = text_encoder()
     build_cache(dataset_file, tmp_path / "cache", tiny_vae(0), text, GEOMETRY)
     other = tiny_vae(1)  # different weights, same config
     assert cache_key(other, text, GEOMETRY)["key"] != LatentCache(tmp_path / "cache").key
-    with pytest.raises(ValueError, match=r"stale cache.*vae_sha256"):
+    with pytest.raises(ValueError, match=r"stale cache.*encoder_sha256"):
         build_cache(dataset_file, tmp_path / "cache", other, text, GEOMETRY)
     with pytest.raises(ValueError, match=r"stale cache.*geometry"):
         build_cache(dataset_file, tmp_path / "cache", tiny_vae(0), text, Geometry(5, 32, 32))

@@ -5,7 +5,8 @@ Layout of a cache folder:
     cache.json           the key, what it was computed from, and (once complete) the list of entries
     entries/<id>.safetensors   latents [c, t, h, w], tokens [L, D], mask [L], pooled [D]; caption in metadata
 
-The key is a SHA-256 over the VAE weights and config, the text encoder's config (and weights, when they are
+The key is a SHA-256 over the VAE encoder's weights and the encoder-side config (a retrained decoder
+keeps the latents, so it keeps the cache), the text encoder's config (and weights, when they are
 not a packaged model), the clip geometry and this format's version. A cache whose key differs from the
 models at hand is stale: building into it is refused unless asked to rebuild, which empties it first.
 An entry's id hashes its row (path, caption) and the video file's size and modification time, so an edited
@@ -30,7 +31,7 @@ from cineflow.config import to_dict
 from cineflow.data.dataset import VideoDataset, failure_reason
 from cineflow.data.table import Issue
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the key covers the encoder only (1: the whole VAE)
 MANIFEST = "cache.json"
 
 
@@ -78,13 +79,19 @@ def state_sha256(module: torch.nn.Module) -> str:
 
 
 def cache_key(vae: torch.nn.Module, text_encoder: torch.nn.Module, geometry: Geometry) -> dict[str, Any]:
-    """What the cache depends on, and its hash under "key"."""
+    """What the cache depends on, and its hash under "key".
+
+    Only what decides the latents counts: the encoder's weights and the encoder-side config (the latent
+    scale and shift included), not the decoder, so a VAE whose decoder was retrained on the same latent
+    space keeps its caches and the DiTs trained on them.
+    """
     text_cfg = to_dict(text_encoder.cfg)
     packaged = text_cfg.get("name") == "minilm"  # weights come from a pinned package, not from us
+    vae_cfg = {k: v for k, v in to_dict(vae.cfg).items() if not k.startswith("decoder_")}
     parts = {
         "format": FORMAT_VERSION,
-        "vae_sha256": state_sha256(vae),
-        "vae_config": to_dict(vae.cfg),
+        "encoder_sha256": state_sha256(vae.encoder),
+        "vae_config": vae_cfg,
         "text_config": text_cfg,
         "text_sha256": None if packaged else state_sha256(text_encoder),
         "geometry": asdict(geometry),
