@@ -70,7 +70,7 @@ def test_seeded_output_slice():
 
 
 # Stored from one run of this test (like diffusers' slice tests): a change to the network changes them.
-EXPECTED_SLICE = [2.35164, -1.45128, 2.18946, -1.70827]
+EXPECTED_SLICE = [-11.62207, 3.75031, -12.50941, 4.56449]  # re-stored: the text-path init draws differ
 
 
 def test_rope_depends_only_on_relative_position():
