@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
 
 from cineflow.config import VAEConfig
 from cineflow.models.vae import VideoVAE, load_vae, save_vae
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 DEBUG = VAEConfig(latent_channels=4, base_channels=4, channel_mult=(1, 2, 2))
 
@@ -101,6 +104,8 @@ def test_bad_configs_raise() -> None:
         VideoVAE(dataclasses.replace(DEBUG, temporal_down=8))
     with pytest.raises(ValueError, match="latents"):
         make_vae().decode(torch.zeros(1, 3, 1, 2, 2))
+    with pytest.raises(ValueError, match="decoder_base_channels"):
+        VideoVAE(dataclasses.replace(DEBUG, decoder_base_channels=0))
 
 
 def test_save_load_round_trip(tmp_path) -> None:
@@ -117,3 +122,29 @@ def test_save_load_round_trip(tmp_path) -> None:
         assert torch.equal(loaded.encode(x), vae.encode(x))
     with pytest.raises(FileNotFoundError, match=r"config\.json"):
         load_vae(tmp_path / "missing")
+
+
+def test_resized_decoder_round_trips_and_old_folders_still_load(tmp_path) -> None:
+    cfg = dataclasses.replace(DEBUG, decoder_base_channels=6, decoder_res_blocks=1, scale=1.3)
+    vae = make_vae(cfg)
+    assert vae.decoder.conv_out.conv.in_channels == 6
+    assert [len(level) for level in vae.decoder.levels] == [1, 1, 1]
+    save_vae(vae, tmp_path / "resized")
+    loaded = load_vae(tmp_path / "resized")
+    assert loaded.cfg == cfg
+    x = video(5)
+    with torch.no_grad():
+        z = vae.encode(x)
+        assert torch.equal(loaded.decode(z), vae.decode(z))
+    # A folder written before the decoder fields existed loads as the encoder's mirror image
+    old = make_vae()
+    save_vae(old, tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["decoder_base_channels"], config["decoder_res_blocks"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded_old = load_vae(tmp_path / "old")
+    assert loaded_old.cfg == DEBUG
+    assert [len(level) for level in loaded_old.decoder.levels] == [DEBUG.num_res_blocks + 1] * 3
+    with torch.no_grad():
+        assert torch.equal(loaded_old.decode(old.encode(x)), old.decode(old.encode(x)))
+    assert load_vae().cfg.decoder_res_blocks == 3  # the bundled VAE carries the upgraded decoder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import yaml
 
 from cineflow import io
 from cineflow.cli import main
-from cineflow.models.vae import load_vae
+from cineflow.models.vae import load_vae, save_vae
 from cineflow.train.losses import kl_divergence, psnr, ssim
-from cineflow.train.vae import load_train_config, train_step
-from tests.test_vae_model import DEBUG, make_vae
+from cineflow.train.vae import chroma, detail_weights, initial_model, load_train_config, train_step
+from tests.test_vae_model import DEBUG, make_vae, video
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {
     "vae": {"latent_channels": 4, "base_channels": 4, "channel_mult": [1, 2, 2]},
@@ -45,6 +48,18 @@ def test_ssim_psnr_kl_values() -> None:
     zeros = torch.zeros(1, 4, 1, 2, 2)
     assert kl_divergence(zeros, zeros).item() == 0.0
     assert kl_divergence(zeros + 1, zeros).item() == pytest.approx(0.5)
+
+
+def test_chroma_and_detail_weights() -> None:
+    gray = torch.full((1, 3, 1, 4, 4), 0.3)
+    assert chroma(gray).abs().max().item() < 1e-6  # no colour difference on a gray
+    red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1, 1).expand(1, 3, 1, 4, 4)
+    assert chroma(red)[:, 1].min().item() > 0.5  # Cr is large on red
+    x = torch.full((1, 3, 1, 16, 16), -1.0)
+    x[..., 6:9, 6:9] = 1.0  # a small bright object on a flat background
+    w = detail_weights(x, 4.0)
+    assert w.shape == (1, 1, 1, 16, 16) and w.mean().item() == pytest.approx(1.0, abs=1e-5)
+    assert w[..., 7, 7].item() > 3 * w[..., 0, 0].item()
 
 
 def test_overfits_one_batch(tmp_path: Path) -> None:
@@ -108,3 +123,26 @@ def test_trains_on_a_dataset_of_videos(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.csv").write_text("path,text\nmissing.mp4,gone\n")
     bad = write_config(tmp_path, data={**data, "path": str(tmp_path / "bad.csv")})
     assert main(["train-vae", str(bad), "--out", str(tmp_path / "run2")]) == 2
+
+
+def test_decoder_only_training_keeps_encoder_and_latent_space(tmp_path: Path) -> None:
+    base = make_vae(dataclasses.replace(DEBUG, scale=1.7, shift=-0.2))
+    save_vae(base, tmp_path / "base")
+    deeper = {**TINY["vae"], "decoder_res_blocks": 3}
+    changes = {"init_from": str(tmp_path / "base"), "freeze_encoder": True, "vae": deeper}
+    config = write_config(tmp_path, chroma_weight=1.0, detail_weight=4.0, **changes)
+    # The added residual blocks start as the identity: before training, the deeper decoder is the old one
+    start = initial_model(load_train_config(config)).eval()
+    x = video(5)
+    with torch.no_grad():
+        assert torch.allclose(start.decode(base.encode(x)), base.decode(base.encode(x)), atol=1e-5)
+    assert main(["train-vae", str(config), "--out", str(tmp_path / "run")]) == 0
+    trained = load_vae(tmp_path / "run" / "vae")
+    assert (trained.cfg.scale, trained.cfg.shift) == (1.7, -0.2)  # kept, not re-measured
+    assert trained.cfg.decoder_res_blocks == 3
+    old, new = base.state_dict(), trained.state_dict()
+    for name in (k for k in old if k.startswith("encoder.")):
+        assert torch.equal(old[name], new[name]), name
+    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("decoder."))
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        load_train_config(write_config(tmp_path, freeze_encoder=True))

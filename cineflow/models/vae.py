@@ -180,7 +180,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
-        ch = [cfg.base_channels * m for m in cfg.channel_mult]
+        base, res_blocks = decoder_size(cfg)
+        ch = [base * m for m in cfg.channel_mult]
         p = cfg.patch_size
         temporal = _temporal_levels(cfg)
         # 1. Input + middle
@@ -190,7 +191,7 @@ class Decoder(nn.Module):
         self.levels = nn.ModuleList()
         self.ups = nn.ModuleList()
         for i in reversed(range(len(ch))):
-            self.levels.append(nn.ModuleList(ResBlock(ch[i], ch[i]) for _ in range(cfg.num_res_blocks + 1)))
+            self.levels.append(nn.ModuleList(ResBlock(ch[i], ch[i]) for _ in range(res_blocks)))
             if i > 0:
                 self.ups.append(Upsample(ch[i], ch[i - 1], temporal[i - 1]))
         # 3. Output + patch unfolding
@@ -211,6 +212,13 @@ class Decoder(nn.Module):
         # 3. Output + patch unfolding
         x = self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, 3p², T, H/p, W/p)
         return unfold_patches(x, self.patch_size)  # (B, 3, T, H, W)
+
+
+def decoder_size(cfg: VAEConfig) -> tuple[int, int]:
+    """(base channels, residual blocks per level) of the decoder: the encoder's mirror unless configured."""
+    base = cfg.base_channels if cfg.decoder_base_channels is None else cfg.decoder_base_channels
+    blocks = cfg.num_res_blocks + 1 if cfg.decoder_res_blocks is None else cfg.decoder_res_blocks
+    return base, blocks
 
 
 def fold_patches(x: torch.Tensor, p: int) -> torch.Tensor:
@@ -361,6 +369,12 @@ def check_config(cfg: VAEConfig) -> None:
     if cfg.num_res_blocks < 0 or cfg.base_channels < 1 or cfg.latent_channels < 1:
         raise ValueError(
             "VAEConfig: num_res_blocks >= 0, base_channels >= 1 and latent_channels >= 1 are required"
+        )
+    base, blocks = decoder_size(cfg)
+    if base < 1 or blocks < 0:
+        raise ValueError(
+            f"VAEConfig: decoder_base_channels >= 1 and decoder_res_blocks >= 0 are required (or None), "
+            f"got {cfg.decoder_base_channels} and {cfg.decoder_res_blocks}"
         )
     if cfg.scale <= 0:
         raise ValueError(f"VAEConfig: scale must be > 0, got {cfg.scale}")

@@ -1,11 +1,13 @@
 """Training the causal video VAE (`cineflow train-vae CONFIG --out DIR`).
 
-Loss = l1_weight·L1 + ssim_weight·(1 - SSIM per frame) + kl_weight·KL, AdamW, cosine learning rate after a
-linear warm-up, bf16 autocast (CPU AMX or CUDA). Clips come from the Flatland stream (clip k of the run is
-clip k of `stream(seed)`, so a resumed run sees exactly the clips it would have seen) or from a CSV/JSONL
-dataset of videos. Checkpoints are atomic folders (`cineflow.train.checkpoint`); each one also exports the
-model as `DIR/vae/` (config.json + safetensors, with the latent scale and shift measured on held-out clips),
-which is what `load_vae` reads.
+Loss = l1_weight·L1 + ssim_weight·(1 - SSIM per frame) + chroma_weight·L1(Cb, Cr) + kl_weight·KL (both L1
+terms optionally weighted towards edges and small objects), AdamW, cosine learning rate after a linear
+warm-up, bf16 autocast (CPU AMX or CUDA). `freeze_encoder` trains the decoder alone on a fixed latent space.
+Clips come from the Flatland stream (clip k of the run is clip k of `stream(seed)`, so a resumed run sees
+exactly the clips it would have seen) or from a CSV/JSONL dataset of videos. Checkpoints are atomic folders
+(`cineflow.train.checkpoint`); each one also exports the model as `DIR/vae/` (config.json + safetensors,
+with the latent scale and shift measured on held-out clips, or, with a frozen encoder, those of
+`init_from`), which is what `load_vae` reads.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from cineflow.config import VAEConfig, apply_overrides, from_dict, load_yaml, to_dict
-from cineflow.models.vae import VideoVAE, check_video_size, save_vae
+from cineflow.models.vae import VideoVAE, check_video_size, decoder_size, load_vae, save_vae
 from cineflow.train import checkpoint
 from cineflow.train.losses import kl_divergence, ssim
 
@@ -49,6 +52,9 @@ class VAETrainConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     data: VAEDataConfig = field(default_factory=VAEDataConfig)
     init_from: str | None = None  # a VAE folder to fine-tune from (config.json + safetensors)
+    # Train the decoder alone: the encoder and the latent scale/shift of `init_from` stay bit-identical, so
+    # a DiT trained on its latents keeps working. The decoder learns to decode the posterior mean.
+    freeze_encoder: bool = False
     batch_size: int = 8
     # Train on random crops (the model is convolutional and causal, so crops teach it the same thing at a
     # fraction of the cost); None = whole clips. crop_frames must be 1 + k·temporal_down.
@@ -62,6 +68,11 @@ class VAETrainConfig:
     grad_clip: float = 1.0
     l1_weight: float = 1.0
     ssim_weight: float = 0.2
+    chroma_weight: float = 0.0  # L1 on the colour-difference channels (BT.601 Cb, Cr): hue errors count more
+    # Both L1 terms weigh each pixel by 1 + detail_weight·(the target's local contrast), then renormalise:
+    # flat background dominates a plain L1, while object edges, corners and small objects decide what an
+    # observer (or the Flatland oracle) reads.
+    detail_weight: float = 0.0
     kl_weight: float = 1e-6  # small: the KL only keeps the latent bounded and smooth
     precision: str = "bf16"  # bf16 | fp32
     # CPU threads (None: torch's default). On a shared machine 1 is faster: idle OpenMP threads spin-wait
@@ -80,6 +91,11 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> V
         raise ValueError(f"data.source: one of {', '.join(SOURCES)}, got {cfg.data.source!r}")
     if cfg.data.source == "dataset" and not cfg.data.path:
         raise ValueError("data.path: a dataset file (.csv or .jsonl) is needed when data.source is 'dataset'")
+    if cfg.freeze_encoder and cfg.init_from is None:
+        raise ValueError("freeze_encoder: needs init_from, the VAE whose encoder and latent space are kept")
+    for name in ("chroma_weight", "detail_weight"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name}: must be >= 0, got {getattr(cfg, name)}")
     if cfg.precision not in ("bf16", "fp32"):
         raise ValueError(f"precision: bf16 or fp32, got {cfg.precision!r}")
     for name in ("batch_size", "max_steps", "log_every", "ckpt_every", "keep_last", "stats_clips"):
@@ -178,6 +194,40 @@ def lr_at(cfg: VAETrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def chroma(x: torch.Tensor) -> torch.Tensor:
+    """RGB [B, 3, ...] -> BT.601 colour differences (Cb, Cr) [B, 2, ...]: hue and saturation without luma."""
+    r, g, b = x.unbind(1)
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return torch.stack([0.564 * (b - y), 0.713 * (r - y)], dim=1)
+
+
+def detail_weights(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """x [B, 3, T, H, W] -> per-pixel loss weights [B, 1, T, H, W] with mean 1.
+
+    The weight grows with the pixel's distance from the mean of its 7x7 neighbourhood: ~1 on flat
+    background, ~1 + strength on edges, corners and whole small objects.
+    """
+    local_mean = F.avg_pool3d(x, (1, 7, 7), stride=1, padding=(0, 3, 3), count_include_pad=False)
+    w = 1 + strength * (x - local_mean).abs().mean(dim=1, keepdim=True)  # (B, 1, T, H, W)
+    return w / w.mean()
+
+
+def reconstruct(
+    vae: VideoVAE, x: torch.Tensor, cfg: VAETrainConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [B, 3, T, H, W] -> (reconstruction [B, 3, T, H, W], KL).
+
+    With `freeze_encoder` the decoder sees the posterior mean, computed in fp32 without a graph, as the
+    latent cache of a DiT is; the KL is then a constant and left out.
+    """
+    if cfg.freeze_encoder:
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            mean = vae.encoder(x).chunk(2, dim=1)[0]  # (B, c, t, h, w)
+        return vae.decoder(mean), torch.zeros((), device=x.device)
+    recon, mean, logvar = vae(x, generator)  # (B, 3, T, H, W), (B, c, t, h, w) x 2
+    return recon, kl_divergence(mean, logvar)
+
+
 def train_step(
     vae: VideoVAE,
     opt: torch.optim.Optimizer,
@@ -187,19 +237,22 @@ def train_step(
 ) -> dict[str, float]:
     """One optimisation step on x [B, 3, T, H, W] in [-1, 1]; returns the loss terms."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-        recon, mean, logvar = vae(x, generator)  # (B, 3, T, H, W), (B, c, t, h, w) x 2
+        recon, kl = reconstruct(vae, x, cfg, generator)
     recon = recon.float()
-    l1 = (recon - x).abs().mean()
+    w = detail_weights(x, cfg.detail_weight) if cfg.detail_weight > 0 else 1.0
+    l1 = (w * (recon - x).abs()).mean()
+    l1_chroma = (w * (chroma(recon) - chroma(x)).abs()).mean()
     s = ssim((recon + 1) / 2, (x + 1) / 2)
-    kl = kl_divergence(mean, logvar)
-    loss = cfg.l1_weight * l1 + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl
+    loss = cfg.l1_weight * l1 + cfg.ssim_weight * (1 - s) + cfg.chroma_weight * l1_chroma + cfg.kl_weight * kl
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(vae.parameters(), cfg.grad_clip)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
     opt.step()
     return {
         "loss": loss.item(),
         "l1": l1.item(),
+        "chroma": l1_chroma.item(),
         "ssim": s.item(),
         "kl": kl.item(),
         "grad_norm": grad_norm.item(),
@@ -225,12 +278,14 @@ def latent_stats(
 
 
 def export(vae: VideoVAE, cfg: VAETrainConfig, folder: Path, device: torch.device) -> VAEConfig:
-    """Measure the latent scale/shift and save the model as a `load_vae` folder; returns its config."""
-    was_training = vae.training
-    vae.eval()
-    scale, shift = latent_stats(vae, cfg.data, cfg.stats_clips, device)
-    vae.train(was_training)
-    vae.cfg = dataclasses.replace(vae.cfg, scale=scale, shift=shift)
+    """Save the model as a `load_vae` folder, with the latent scale/shift measured now (or, with a frozen
+    encoder, the ones it came with: the latent space must not move); returns its config."""
+    if not cfg.freeze_encoder:
+        was_training = vae.training
+        vae.eval()
+        scale, shift = latent_stats(vae, cfg.data, cfg.stats_clips, device)
+        vae.train(was_training)
+        vae.cfg = dataclasses.replace(vae.cfg, scale=scale, shift=shift)
     save_vae(vae, folder)
     return vae.cfg
 
@@ -251,8 +306,11 @@ def train_vae(
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.data.seed)
-    vae = _initial_model(cfg).to(device).train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    vae = initial_model(cfg, log).to(device).train()
+    if cfg.freeze_encoder:
+        vae.encoder.requires_grad_(False)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     step = 0
     if resume and latest is not None:
         state = checkpoint.load_checkpoint(latest)
@@ -304,18 +362,32 @@ def train_vae(
     return out / "vae"
 
 
-def _initial_model(cfg: VAETrainConfig) -> VideoVAE:
-    """A fresh model, or the weights of `init_from` (whose architecture must match `cfg.vae`)."""
+def initial_model(cfg: VAETrainConfig, log: Callable[[str], None] = print) -> VideoVAE:
+    """A fresh model, or one started from `init_from`.
+
+    The encoder must match `init_from`'s; so must the decoder, unless `vae` resizes it (decoder_base_channels,
+    decoder_res_blocks): then every old decoder tensor whose name and shape still fit is copied and the rest
+    keep their fresh initialisation (added residual blocks start as the identity, so a deeper decoder starts
+    as the old one). With `freeze_encoder`, the latent scale and shift are `init_from`'s.
+    """
     if cfg.init_from is None:
         return VideoVAE(cfg.vae)
-    from cineflow.models.vae import load_vae
-
     base = load_vae(cfg.init_from)
-    arch = dataclasses.replace(base.cfg, scale=1.0, shift=0.0)
-    if arch != dataclasses.replace(cfg.vae, scale=1.0, shift=0.0):
+    decoder_free = {"scale": 1.0, "shift": 0.0, "decoder_base_channels": None, "decoder_res_blocks": None}
+    if dataclasses.replace(base.cfg, **decoder_free) != dataclasses.replace(cfg.vae, **decoder_free):
         raise ValueError(
-            f"init_from: {cfg.init_from} has config {base.cfg}, which differs from vae: {cfg.vae}"
+            f"init_from: {cfg.init_from} has config {base.cfg}, whose encoder differs from vae: {cfg.vae}"
         )
-    vae = VideoVAE(cfg.vae)
-    vae.load_state_dict(base.state_dict())
+    arch = cfg.vae
+    if cfg.freeze_encoder:
+        arch = dataclasses.replace(arch, scale=base.cfg.scale, shift=base.cfg.shift)
+    vae = VideoVAE(arch)
+    if decoder_size(base.cfg) == decoder_size(arch):
+        vae.load_state_dict(base.state_dict())
+        return vae
+    new = vae.state_dict()
+    kept = {k: v for k, v in base.state_dict().items() if k in new and new[k].shape == v.shape}
+    vae.load_state_dict(kept, strict=False)
+    fresh = sum(k.startswith("decoder.") for k in new) - sum(k.startswith("decoder.") for k in kept)
+    log(f"init_from: decoder resized; {fresh} decoder tensors start fresh, the rest from {cfg.init_from}")
     return vae
