@@ -154,6 +154,8 @@ def marked_set(name: str, clips: list[np.ndarray], folder: Path, cost: dict[str,
 
 
 def false_positives(name: str, clips: list[np.ndarray], folder: Path) -> None:
+    if not clips:  # a set switched off on the command line
+        return
     for attack, fn in (("raw", lambda f: f), ("after CRF 28", lambda f: h264(f, 28, folder))):
         zs = [watermark.detect(fn(frames)).z for frames in clips]
         hits = sum(z > watermark.THRESHOLD for z in zs)
