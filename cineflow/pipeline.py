@@ -128,7 +128,7 @@ class Pipeline:
         pipe = cls(vae, transformer, text_encoder, config)
         # "runs/tiny/model" -> "tiny/model": a training run's final folder is always named model
         pipe.name = "/".join(root.resolve().parts[-2:]) if path is not None else "cineflow-default"
-        pipe._weights_sha256 = _hash_files(sorted(root.glob("*/*.safetensors")))
+        pipe._weights_sha256 = hash_files(sorted(root.glob("*/*.safetensors")))
         return pipe
 
     @classmethod
@@ -540,7 +540,8 @@ def _sha256_json(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _hash_files(paths: list[Path]) -> str:
+def hash_files(paths: list[Path]) -> str:
+    """SHA-256 over files' names and bytes, in the order given: the weights hash of manifests and reports."""
     digest = hashlib.sha256()
     for p in paths:
         digest.update(p.name.encode())

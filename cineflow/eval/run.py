@@ -69,8 +69,9 @@ class VAERoundTrip:
         self.vae = load_vae(self.folder)
 
     def info(self) -> dict:
-        weights = sorted(self.folder.glob("*.safetensors"))
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in weights)).hexdigest()
+        from cineflow.pipeline import hash_files
+
+        digest = hash_files(sorted(self.folder.glob("*.safetensors")))
         return {
             "what": "ground-truth renders after a round trip through the model's VAE (encode + decode)",
             "path": str(self.folder.resolve()),
