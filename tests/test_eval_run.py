@@ -40,6 +40,7 @@ def debug_model(tmp_path_factory):
     ("name", "want"),
     [
         ("objects: count", "count"),
+        ("objects: no unclaimed color", "color"),
         ("object 0 (small red ball): present", "present"),
         ("object 2 (red ball): color", "color"),
         ("object 1 (large blue square): size", "size"),

@@ -63,7 +63,7 @@ def test_true_claims_pass_and_every_claimed_attribute_is_checked():
     assert report.passed, _failed(report)
     names = [c.name for c in report.checks]
     for what in ("color", "shape", "size", "motion"):
-        assert sum(n.endswith(what) for n in names) == 2
+        assert sum(n.endswith(f": {what}") for n in names) == 2
     assert {"background", "floor", "camera", "objects: count"} <= set(names)
     assert report.to_dict()["pass"] is True
 
@@ -177,3 +177,24 @@ def test_partial_report_lists_unknown_words_and_missing_objects_fail():
 def test_bad_input_is_a_clear_error(frames, fps, match):
     with pytest.raises(ValueError, match=match):
         score(frames, Claims(objects=(ObjectClaim("red"),)), fps)
+
+
+def test_a_full_description_fails_an_unclaimed_colour_on_screen():
+    spec, _ann, frames = _clip(*TWO_STILL)
+    both = Claims(objects=(ObjectClaim("red"), ObjectClaim("blue")))
+    names = [c.name for c in score(frames, both, spec.fps, exact_count=True).checks]
+    assert "objects: no unclaimed color" in names
+    assert score(frames, both, spec.fps, exact_count=True).passed
+    red_only = Claims(objects=(ObjectClaim("red"),))
+    failed = _failed(score(frames, red_only, spec.fps, exact_count=True))
+    assert "objects: no unclaimed color" in failed and "object 0 (red): color" not in failed
+    # a caption that mentions only some objects may leave others unnamed
+    assert "objects: no unclaimed color" not in _failed(score(frames, red_only, spec.fps))
+    # an unmatched object of a claimed colour is a count error, not a colour one
+    red_twice = Claims(objects=(ObjectClaim("red"),))
+    two_red = _clip(
+        ObjectSpec("red", "circle", "medium", x=0.3, y=0.4),
+        ObjectSpec("red", "square", "large", x=0.7, y=0.6),
+    )[2]
+    failed = _failed(score(two_red, red_twice, spec.fps, exact_count=True))
+    assert "objects: count" in failed and "objects: no unclaimed color" not in failed

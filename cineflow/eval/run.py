@@ -43,6 +43,8 @@ def category(check_name: str) -> str:
         return m.group(1).split()[0]  # "becomes red" -> "becomes"
     if check_name == "objects: count":
         return "count"
+    if check_name == "objects: no unclaimed color":
+        return "color"
     if check_name.startswith("permanence:"):
         return "permanence"
     if check_name.startswith("event "):

@@ -2,7 +2,8 @@
 
 Claimed objects are matched to tracked ones by the assignment that agrees on most attributes (match.py);
 each stated attribute of each object, the background, floor, camera and every stated event then becomes a
-check with a reason a person can read. Permanence is always checked, whatever the prompt says: no object
+check with a reason a person can read; a full scene description (`exact_count`) also may not show a colour
+it never names. Permanence is always checked, whatever the prompt says: no object
 may vanish (leave no trace while neither off screen, hidden nor shrunk away) or appear from nothing.
 """
 
@@ -111,6 +112,21 @@ def _permanence(scene: Scene) -> list[Check]:
     ]
 
 
+def _unclaimed_colors(claims: Claims, seen: list[Observed], mapping: list[int | None]) -> Check:
+    """A full scene description names every object, so a colour it never names is wrong however many
+    claimed colours are also on screen: an object matched to no claim must not show a colour that no
+    claim states (as a start or an end colour). Without this, a field of blobs of every colour passes
+    each object's colour check, since the matching always finds a blob of the claimed colour."""
+    named = {c.color for c in claims.objects} | {c.final_color for c in claims.objects}
+    matched = {m for m in mapping if m is not None}
+    extra = sorted(
+        {o.color for n, o in enumerate(seen) if n not in matched and o.color not in named},
+    )
+    if extra:
+        return Check("objects: no unclaimed color", False, "unclaimed objects in " + ", ".join(extra))
+    return Check("objects: no unclaimed color", True, "every color on screen is a claimed one")
+
+
 def check(scene: Scene, claims: Claims, *, exact_count: bool = False) -> Report:
     """Compare a read scene with claims. `exact_count`: the claims list every object (a full scene
     description) rather than the ones a caption chose to mention."""
@@ -122,6 +138,8 @@ def check(scene: Scene, claims: Claims, *, exact_count: bool = False) -> Report:
         ok = n_seen == n_claimed if exact_count else n_seen >= n_claimed
         want = f"{n_claimed}" if exact_count else f"at least {n_claimed}"
         checks.append(Check("objects: count", ok, f"{n_seen} objects seen, {want} claimed"))
+        if exact_count and any(c.color is not None for c in claims.objects):
+            checks.append(_unclaimed_colors(claims, seen, mapping))
     for i, claim in enumerate(claims.objects):
         obs = scene.objects[mapping[i]] if mapping[i] is not None else None  # type: ignore[index]
         checks += _object_checks(i, claim, obs, seen)
