@@ -217,10 +217,12 @@ def main() -> None:
         if trained:
             false_positives("generated (unmarked)", trained, folder)
 
-    ms = {name: 1000 * statistics.median(v) for name, v in cost.items()}
-    print("cost per Flatland 64x64x17 clip (median): " + ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items()))
-    peer = ms["H.264 encode (peer)"]
-    print(f"  embed / encode = {ms['embed'] / peer:.2f}x, detect / encode = {ms['detect'] / peer:.2f}x")
+    ms = {name: 1000 * statistics.median(v) for name, v in cost.items() if v}
+    if {"embed", "detect", "H.264 encode (peer)"} <= ms.keys():  # timed on the Flatland set (--clips > 0)
+        costs = ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items())
+        print(f"cost per Flatland 64x64x17 clip (median): {costs}")
+        peer = ms["H.264 encode (peer)"]
+        print(f"  embed / encode = {ms['embed'] / peer:.2f}x, detect / encode = {ms['detect'] / peer:.2f}x")
 
 
 if __name__ == "__main__":
