@@ -118,10 +118,8 @@ def _unclaimed_colors(claims: Claims, seen: list[Observed], mapping: list[int | 
     claim states (as a start or an end colour). Without this, a field of blobs of every colour passes
     each object's colour check, since the matching always finds a blob of the claimed colour."""
     named = {c.color for c in claims.objects} | {c.final_color for c in claims.objects}
-    matched = {m for m in mapping if m is not None}
-    extra = sorted(
-        {o.color for n, o in enumerate(seen) if n not in matched and o.color not in named},
-    )
+    matched = set(mapping)
+    extra = sorted({o.color for n, o in enumerate(seen) if n not in matched and o.color not in named})
     if extra:
         return Check("objects: no unclaimed color", False, "unclaimed objects in " + ", ".join(extra))
     return Check("objects: no unclaimed color", True, "every color on screen is a claimed one")
