@@ -40,6 +40,9 @@ class VAEConfig:
     # A decoder retrained on a frozen latent space may be wider or deeper than the encoder's mirror image.
     decoder_base_channels: int | None = None  # None: base_channels
     decoder_res_blocks: int | None = None  # per level; None: num_res_blocks + 1
+    # Parameter-free shortcuts around every down/upsampling and the latent ends (DC-AE's residual
+    # autoencoding): space/time folded into channels and averaged, or channels repeated and unfolded.
+    shortcuts: bool = False
 
 
 @dataclass(frozen=True)

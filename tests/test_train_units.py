@@ -7,9 +7,9 @@ import torch
 
 from cineflow.config import TextConfig, VAEConfig, load_yaml
 from cineflow.train import checkpoint as ckpt
-from cineflow.train.config import TrainConfig, dit_config, load_train_config
+from cineflow.train.config import OptimConfig, TrainConfig, check_train_config, dit_config, load_train_config
 from cineflow.train.ema import EMA, ema_decay
-from cineflow.train.loop import Batch, make_optimizer, train_step
+from cineflow.train.loop import Batch, lr_factor, make_optimizer, train_step
 from cineflow.train.parallel import World
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -191,3 +191,33 @@ def test_activation_checkpointing_keeps_loss_grads_and_state_dict_keys():
         model(x, t, text, mask, pooled).square().mean().backward()
     for (name, a), b in zip(plain.named_parameters(), wrapped.parameters(), strict=True):
         assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+
+
+def test_lr_schedule_warms_up_holds_then_cools_down_from_an_absolute_step():
+    o = OptimConfig(lr=1.0, warmup_steps=10, decay_start=100, decay_steps=50, min_lr_ratio=0.1)
+    assert lr_factor(0, o) == pytest.approx(0.1)
+    assert lr_factor(9, o) == 1.0
+    assert lr_factor(99, o) == 1.0
+    assert lr_factor(100, o) == 1.0
+    assert lr_factor(125, o) == pytest.approx(0.55)
+    assert lr_factor(150, o) == pytest.approx(0.1)
+    assert lr_factor(10_000, o) == pytest.approx(0.1)
+    assert lr_factor(10_000, OptimConfig(lr=1.0, warmup_steps=10)) == 1.0  # no decay_start: constant
+
+
+def test_the_scheduler_applies_the_schedule_to_the_optimizer():
+    optim = OptimConfig(lr=0.5, warmup_steps=2, decay_start=3, decay_steps=2, min_lr_ratio=0.0)
+    cfg = TrainConfig(dit_preset="debug", optim=optim)
+    opt, sched = make_optimizer(torch.nn.Linear(2, 2), cfg)
+    seen = []
+    for _ in range(6):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([0.25, 0.5, 0.5, 0.5, 0.25, 0.0])
+
+
+def test_a_bad_cool_down_is_refused_by_name():
+    for bad in ({"decay_start": -1}, {"decay_steps": 0}, {"min_lr_ratio": 1.5}):
+        with pytest.raises(ValueError, match="optim\\."):
+            check_train_config(TrainConfig(optim=OptimConfig(**bad)))

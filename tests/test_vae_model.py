@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from cineflow.config import VAEConfig
-from cineflow.models.vae import VideoVAE, load_vae, save_vae
+from cineflow.models.vae import VideoVAE, fold_space_time, load_vae, save_vae, unfold_space_time
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 DEBUG = VAEConfig(latent_channels=4, base_channels=4, channel_mult=(1, 2, 2))
+SHORTCUTS = dataclasses.replace(DEBUG, shortcuts=True)  # DC-AE-style parameter-free shortcuts
 
 
 def make_vae(cfg: VAEConfig = DEBUG, seed: int = 0) -> VideoVAE:
@@ -31,17 +32,19 @@ def video(t: int, h: int = 16, w: int = 16, seed: int = 1) -> torch.Tensor:
     return torch.rand(1, 3, t, h, w, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
+@pytest.mark.parametrize("cfg", [DEBUG, SHORTCUTS], ids=["plain", "shortcuts"])
 @pytest.mark.parametrize(("t", "h", "w"), [(1, 16, 16), (5, 16, 32), (9, 24, 16)])
-def test_latent_and_video_shapes(t: int, h: int, w: int) -> None:
-    vae = make_vae()
+def test_latent_and_video_shapes(t: int, h: int, w: int, cfg: VAEConfig) -> None:
+    vae = make_vae(cfg)
     with torch.no_grad():
         z = vae.encode(video(t, h, w))
         assert tuple(z.shape) == (1, *vae.latent_shape(t, h, w)) == (1, 4, 1 + (t - 1) // 4, h // 8, w // 8)
         assert tuple(vae.decode(z).shape) == (1, 3, t, h, w)
 
 
-def test_encoder_and_decoder_are_causal() -> None:
-    vae = make_vae()
+@pytest.mark.parametrize("cfg", [DEBUG, SHORTCUTS], ids=["plain", "shortcuts"])
+def test_encoder_and_decoder_are_causal(cfg: VAEConfig) -> None:
+    vae = make_vae(cfg)
     x = video(9)
     with torch.no_grad():
         z = vae.encode(x)
@@ -106,6 +109,24 @@ def test_bad_configs_raise() -> None:
         make_vae().decode(torch.zeros(1, 3, 1, 2, 2))
     with pytest.raises(ValueError, match="decoder_base_channels"):
         VideoVAE(dataclasses.replace(DEBUG, decoder_base_channels=0))
+    with pytest.raises(ValueError, match=r"shortcuts need 64 .* next width 20"):
+        VideoVAE(dataclasses.replace(SHORTCUTS, channel_mult=(1, 2, 5)))
+    with pytest.raises(ValueError, match="multiple of latent_channels"):
+        VideoVAE(dataclasses.replace(SHORTCUTS, latent_channels=3))
+
+
+@pytest.mark.parametrize("temporal", [False, True])
+def test_space_time_folding_is_invertible_and_keeps_frame_zero_alone(temporal: bool) -> None:
+    x = video(9)  # (1, 3, 9, 16, 16)
+    folded = fold_space_time(x, temporal, first_chunk=True)
+    assert folded.shape == ((1, 24, 5, 8, 8) if temporal else (1, 12, 9, 8, 8))
+    assert torch.equal(unfold_space_time(folded, temporal, first_chunk=True), x)
+    rest = x[:, :, 1:]  # a later chunk: 8 frames pair up as (0, 1), (2, 3), ...
+    assert torch.equal(unfold_space_time(fold_space_time(rest, temporal, False), temporal, False), rest)
+    if temporal:  # cell 0 holds frame 0 twice; cell 1 holds frames 1 and 2, not frame 0
+        assert torch.equal(folded[:, :4, 0], folded[:, 4:8, 0])
+        assert torch.equal(folded[0, 0, 1, 0, 0], x[0, 0, 1, 0, 0])
+        assert torch.equal(folded[0, 4, 1, 0, 0], x[0, 0, 2, 0, 0])
 
 
 def test_save_load_round_trip(tmp_path) -> None:

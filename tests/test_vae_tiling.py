@@ -7,13 +7,15 @@ import dataclasses
 import pytest
 import torch
 
+from cineflow.config import VAEConfig
 from cineflow.models.vae_tiling import blend_tiles
-from tests.test_vae_model import DEBUG, make_vae, video
+from tests.test_vae_model import DEBUG, SHORTCUTS, make_vae, video
 
 
+@pytest.mark.parametrize("cfg", [DEBUG, SHORTCUTS], ids=["plain", "shortcuts"])
 @pytest.mark.parametrize("chunk", [1, 2])
-def test_chunked_encode_and_decode_equal_one_piece(chunk: int) -> None:
-    vae = make_vae()
+def test_chunked_encode_and_decode_equal_one_piece(chunk: int, cfg: VAEConfig) -> None:
+    vae = make_vae(cfg)
     x = video(13)  # 4 latent frames: chunks of 1 and 2 latent frames (first chunk 1 or 5 frames)
     with torch.no_grad():
         z = vae.encode(x)
@@ -22,9 +24,10 @@ def test_chunked_encode_and_decode_equal_one_piece(chunk: int) -> None:
         assert (vae.decode(z, chunk_frames=chunk) - y).abs().max() < 1e-5
 
 
-def test_spatial_tiles_match_untiled() -> None:
+@pytest.mark.parametrize("cfg", [DEBUG, SHORTCUTS], ids=["plain", "shortcuts"])
+def test_spatial_tiles_match_untiled(cfg: VAEConfig) -> None:
     # No residual blocks at the levels: a receptive field small enough for tiles to cover it at a test's size
-    vae = make_vae(dataclasses.replace(DEBUG, num_res_blocks=0))
+    vae = make_vae(dataclasses.replace(cfg, num_res_blocks=0))
     x = video(5, 192, 192)
     with torch.no_grad():
         z = vae.encode(x)

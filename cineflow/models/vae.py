@@ -95,16 +95,65 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
-class Downsample(nn.Module):
-    """Halve H and W (and T, causally: 1 + 2k -> 1 + k) with one strided causal convolution."""
+def fold_space_time(x: torch.Tensor, temporal: bool, first_chunk: bool) -> torch.Tensor:
+    """[B, C, T, H, W] -> [B, C·r, T', H/2, W/2], r = 4 (8 with `temporal`): each 2x2 (x2 frames) cell in
+    channels, channel c·r + (dt·4 + dy·2 + dx).
 
-    def __init__(self, c_in: int, c_out: int, temporal: bool) -> None:
+    In time, cells pair frames (2j - 1, 2j), as `Downsample`'s stride does; frame 0 of a video (the first
+    chunk's) has a cell to itself and fills both slots, so T = 1 + 2k -> 1 + k, and a later chunk 2k -> k.
+    """
+    if temporal:
+        if first_chunk:
+            x = torch.cat([x[:, :, :1], x], dim=2)  # frame 0 fills both slots of its cell
+        B, C, T, H, W = x.shape
+        x = x.view(B, C, T // 2, 2, H, W).transpose(2, 3).reshape(B, C * 2, T // 2, H, W)  # (B, 2C, T/2, ..)
+    B, C, T, H, W = x.shape
+    x = x.view(B, C, T, H // 2, 2, W // 2, 2).permute(0, 1, 4, 6, 2, 3, 5)
+    return x.reshape(B, C * 4, T, H // 2, W // 2)
+
+
+def unfold_space_time(x: torch.Tensor, temporal: bool, first_chunk: bool) -> torch.Tensor:
+    """[B, C·r, T, H, W] -> [B, C, T', 2H, 2W], the inverse of `fold_space_time` (frame 0's cell emits one
+    frame, its second slot)."""
+    B, Cr, T, H, W = x.shape
+    C2 = Cr // 4
+    x = x.view(B, C2, 2, 2, T, H, W).permute(0, 1, 4, 5, 2, 6, 3).reshape(B, C2, T, 2 * H, 2 * W)
+    if not temporal:
+        return x
+    x = x.view(B, C2 // 2, 2, T, 2 * H, 2 * W).transpose(2, 3).reshape(B, C2 // 2, 2 * T, 2 * H, 2 * W)
+    return x[:, :, 1:] if first_chunk else x
+
+
+def average_channels(x: torch.Tensor, c_out: int) -> torch.Tensor:
+    """[B, C, ...] -> [B, c_out, ...]: the mean of each group of C / c_out consecutive channels."""
+    B, C = x.shape[:2]
+    return x.view(B, c_out, C // c_out, *x.shape[2:]).mean(dim=2)
+
+
+def repeat_channels(x: torch.Tensor, c_out: int) -> torch.Tensor:
+    """[B, C, ...] -> [B, c_out, ...]: each channel repeated c_out / C times in place."""
+    return x.repeat_interleave(c_out // x.shape[1], dim=1)
+
+
+class Downsample(nn.Module):
+    """Halve H and W (and T, causally: 1 + 2k -> 1 + k) with one strided causal convolution.
+
+    With `shortcut`, the input folded into channels and averaged down to c_out is added (DC-AE): the
+    convolution learns a residual over a parameter-free downsampling.
+    """
+
+    def __init__(self, c_in: int, c_out: int, temporal: bool, shortcut: bool = False) -> None:
         super().__init__()
+        self.temporal, self.shortcut, self.c_out = temporal, shortcut, c_out
         self.conv = CausalConv3d(c_in, c_out, t_stride=2 if temporal else 1, s_stride=2)
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         """x [B, C, T, H, W] -> [B, C', T', H/2, W/2]."""
-        return self.conv(x, cache)
+        first_chunk = cache is None or self.conv not in cache
+        h = self.conv(x, cache)
+        if not self.shortcut:
+            return h
+        return h + average_channels(fold_space_time(x, self.temporal, first_chunk), self.c_out)
 
 
 class Upsample(nn.Module):
@@ -114,21 +163,24 @@ class Upsample(nn.Module):
     `Downsample`. Only the chunk that holds frame 0 drops a frame: that is the chunk whose cache is empty.
     """
 
-    def __init__(self, c_in: int, c_out: int, temporal: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, temporal: bool, shortcut: bool = False) -> None:
         super().__init__()
-        self.temporal = temporal
+        self.temporal, self.shortcut, self.c_out = temporal, shortcut, c_out
         self.conv = CausalConv3d(c_in, c_out * (2 if temporal else 1))
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         """x [B, C, T, H, W] -> [B, C', T', 2H, 2W]."""
         first_chunk = cache is None or self.conv not in cache
-        x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")  # (B, C, T, 2H, 2W)
-        x = self.conv(x, cache)  # (B, C' * r, T, 2H, 2W)
-        if not self.temporal:
-            return x
-        B, C2, T, H, W = x.shape
-        x = x.view(B, 2, C2 // 2, T, H, W).permute(0, 2, 3, 1, 4, 5).reshape(B, C2 // 2, T * 2, H, W)
-        return x[:, :, 1:] if first_chunk else x  # (B, C', 2T - 1 or 2T, 2H, 2W)
+        h = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")  # (B, C, T, 2H, 2W)
+        h = self.conv(h, cache)  # (B, C' * r, T, 2H, 2W)
+        if self.temporal:
+            B, C2, T, H, W = h.shape
+            h = h.view(B, 2, C2 // 2, T, H, W).permute(0, 2, 3, 1, 4, 5).reshape(B, C2 // 2, T * 2, H, W)
+            h = h[:, :, 1:] if first_chunk else h  # (B, C', 2T - 1 or 2T, 2H, 2W)
+        if not self.shortcut:
+            return h
+        r = 8 if self.temporal else 4
+        return h + unfold_space_time(repeat_channels(x, self.c_out * r), self.temporal, first_chunk)
 
 
 # 2. Encoder and decoder -------------------------------------------------------------------------------------
@@ -154,12 +206,13 @@ class Encoder(nn.Module):
         for i, c in enumerate(ch):
             self.levels.append(nn.ModuleList(ResBlock(c, c) for _ in range(cfg.num_res_blocks)))
             if i < len(ch) - 1:
-                self.downs.append(Downsample(c, ch[i + 1], _temporal_levels(cfg)[i]))
+                self.downs.append(Downsample(c, ch[i + 1], _temporal_levels(cfg)[i], cfg.shortcuts))
         # 3. Middle + output: mean and log-variance
         self.mid = ResBlock(ch[-1], ch[-1])
         self.norm_out = ChannelRMSNorm(ch[-1])
         self.conv_out = CausalConv3d(ch[-1], 2 * cfg.latent_channels)
         self.patch_size = p
+        self.shortcuts, self.latent_channels = cfg.shortcuts, cfg.latent_channels
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         """x [B, 3, T, H, W] -> moments [B, 2c, t, H/8, W/8] (mean then logvar along channels)."""
@@ -173,8 +226,12 @@ class Encoder(nn.Module):
             if i < len(self.downs):
                 h = self.downs[i](h, cache)  # (B, ch[i+1], T', H'/2, W'/2)
         # 3. Middle + output
-        h = self.mid(h, cache)
-        return self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, 2c, t, h, w)
+        h = self.norm_out(self.mid(h, cache))
+        moments = self.conv_out(F.silu(h), cache)  # (B, 2c, t, h, w)
+        if not self.shortcuts:
+            return moments
+        mean, logvar = moments.chunk(2, dim=1)
+        return torch.cat([mean + average_channels(h, self.latent_channels), logvar], dim=1)
 
 
 class Decoder(nn.Module):
@@ -193,16 +250,20 @@ class Decoder(nn.Module):
         for i in reversed(range(len(ch))):
             self.levels.append(nn.ModuleList(ResBlock(ch[i], ch[i]) for _ in range(res_blocks)))
             if i > 0:
-                self.ups.append(Upsample(ch[i], ch[i - 1], temporal[i - 1]))
+                self.ups.append(Upsample(ch[i], ch[i - 1], temporal[i - 1], cfg.shortcuts))
         # 3. Output + patch unfolding
         self.norm_out = ChannelRMSNorm(ch[0])
         self.conv_out = CausalConv3d(ch[0], cfg.in_channels * p * p)
         self.patch_size = p
+        self.shortcuts, self.width = cfg.shortcuts, ch[-1]
 
     def forward(self, z: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         """z [B, c, t, h, w] (unscaled) -> video [B, 3, 1 + 4(t - 1), 8h, 8w]."""
         # 1. Input + middle
-        h = self.mid(self.conv_in(z, cache), cache)  # (B, ch[-1], t, h, w)
+        h = self.conv_in(z, cache)  # (B, ch[-1], t, h, w)
+        if self.shortcuts:
+            h = h + repeat_channels(z, self.width)
+        h = self.mid(h, cache)
         # 2. Levels
         for i, blocks in enumerate(self.levels):
             for block in blocks:
@@ -378,6 +439,27 @@ def check_config(cfg: VAEConfig) -> None:
         )
     if cfg.scale <= 0:
         raise ValueError(f"VAEConfig: scale must be > 0, got {cfg.scale}")
+    if cfg.shortcuts:
+        _check_shortcut_widths(cfg)
+
+
+def _check_shortcut_widths(cfg: VAEConfig) -> None:
+    """Shortcuts average or repeat whole channel groups: every width they join must divide the other."""
+    temporal = _temporal_levels(cfg)
+    for name, base in (("encoder", cfg.base_channels), ("decoder", decoder_size(cfg)[0])):
+        ch = [base * m for m in cfg.channel_mult]
+        for i, t in enumerate(temporal):
+            folded = ch[i] * (8 if t else 4)  # a fine level's 2x2(x2) cells as channels of the coarse level
+            if folded % ch[i + 1]:
+                raise ValueError(
+                    f"VAEConfig: shortcuts need {folded} ({ch[i]} channels x {folded // ch[i]} cells) to be "
+                    f"a multiple of the {name}'s next width {ch[i + 1]}"
+                )
+        if ch[-1] % cfg.latent_channels:
+            raise ValueError(
+                f"VAEConfig: shortcuts need the {name}'s last width ({ch[-1]}) to be a multiple of "
+                f"latent_channels ({cfg.latent_channels})"
+            )
 
 
 def check_video_size(cfg: VAEConfig, num_frames: int, height: int, width: int) -> None:

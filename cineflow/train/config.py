@@ -34,13 +34,20 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with linear warm-up, then constant; global-norm gradient clipping."""
+    """AdamW with linear warm-up, then constant, then (optionally) a linear cool-down; global-norm clipping.
+
+    The cool-down starts at the absolute step `decay_start` (not relative to `max_steps`, so a run trained in
+    legs with `--max-steps N` keeps one schedule) and reaches `lr * min_lr_ratio` after `decay_steps` steps.
+    """
 
     lr: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
     warmup_steps: int = 100
     grad_clip: float = 1.0  # max global grad norm; 0 disables
+    decay_start: int | None = None  # None: constant after warm-up
+    decay_steps: int = 1000
+    min_lr_ratio: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,9 @@ def check_train_config(cfg: TrainConfig) -> None:
     _need(0.0 <= cfg.ema.decay < 1.0 and cfg.ema.every >= 1, "ema.decay: in [0, 1); ema.every: >= 1")
     _need(cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr), "optim.lr: must be a positive number")
     _need(cfg.optim.warmup_steps >= 0 and cfg.optim.grad_clip >= 0, "optim.warmup_steps/grad_clip: >= 0")
+    _need(cfg.optim.decay_start is None or cfg.optim.decay_start >= 0, "optim.decay_start: >= 0 (or null)")
+    _need(cfg.optim.decay_steps >= 1, "optim.decay_steps: must be >= 1")
+    _need(0.0 <= cfg.optim.min_lr_ratio <= 1.0, "optim.min_lr_ratio: must be in [0, 1]")
     _need(cfg.device in ("auto", "cpu", "cuda"), "device: choose from auto, cpu, cuda")
     _need(cfg.parallel in ("ddp", "fsdp"), "parallel: choose from ddp, fsdp")
     unknown = sorted(set(cfg.dit) - {f.name for f in dataclasses.fields(DiTConfig)})

@@ -26,7 +26,7 @@ from torch import nn
 from cineflow.config import to_dict
 from cineflow.diffusion import flow
 from cineflow.train import checkpoint as ckpt
-from cineflow.train.config import TrainConfig, dit_config
+from cineflow.train.config import OptimConfig, TrainConfig, dit_config
 from cineflow.train.ema import EMA
 from cineflow.train.parallel import (
     World,
@@ -248,11 +248,23 @@ def train_step(
 # ---------------------------------------------------------------------- the run
 
 
+def lr_factor(step: int, o: OptimConfig) -> float:
+    """The learning rate of optimizer step `step` (0-based) as a fraction of `o.lr`: warm-up, stable, decay.
+
+    Linear warm-up over `warmup_steps`; then 1; from `decay_start` a linear fall to `min_lr_ratio` over
+    `decay_steps` steps, which then holds.
+    """
+    factor = min(1.0, (step + 1) / max(1, o.warmup_steps))
+    if o.decay_start is not None and step >= o.decay_start:
+        done = min(1.0, (step - o.decay_start) / o.decay_steps)
+        factor *= 1.0 - (1.0 - o.min_lr_ratio) * done
+    return factor
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig):
     o = cfg.optim
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-    warmup = max(1, o.warmup_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, o))
     return opt, sched
 
 
