@@ -32,6 +32,9 @@ from cineflow.data.dataset import VideoDataset, failure_reason
 from cineflow.data.table import Issue
 
 FORMAT_VERSION = 2  # 2: the key covers the encoder only (1: the whole VAE)
+# VAEConfig fields added after caches existed, at the value that builds what older VAEs were: left out of the
+# key at that value, so a cache made before the field existed stays valid.
+NEWER_FIELDS: dict[str, Any] = {"shortcuts": False}
 MANIFEST = "cache.json"
 
 
@@ -87,7 +90,11 @@ def cache_key(vae: torch.nn.Module, text_encoder: torch.nn.Module, geometry: Geo
     """
     text_cfg = to_dict(text_encoder.cfg)
     packaged = text_cfg.get("name") == "minilm"  # weights come from a pinned package, not from us
-    vae_cfg = {k: v for k, v in to_dict(vae.cfg).items() if not k.startswith("decoder_")}
+    vae_cfg = {
+        k: v
+        for k, v in to_dict(vae.cfg).items()
+        if not k.startswith("decoder_") and not (k in NEWER_FIELDS and v == NEWER_FIELDS[k])
+    }
     parts = {
         "format": FORMAT_VERSION,
         "encoder_sha256": state_sha256(vae.encoder),
