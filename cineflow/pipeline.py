@@ -122,7 +122,7 @@ class Pipeline:
         vae = load_vae(root / "vae")
         dit_cfg = from_dict(DiTConfig, _read_json(root / "transformer" / "config.json"))
         transformer = VideoDiT(dit_cfg)
-        _load_weights(transformer, root / "transformer" / WEIGHTS)
+        load_weights(transformer, root / "transformer" / WEIGHTS)
         text_encoder = _load_text_encoder(root / "text_encoder")
         config = from_dict(PipelineConfig, index.get("pipeline", {}))
         pipe = cls(vae, transformer, text_encoder, config)
@@ -500,11 +500,12 @@ def _load_text_encoder(folder: Path):
     cfg = from_dict(TextConfig, _read_json(folder / "config.json"))
     encoder = load_text_encoder(cfg)
     if cfg.name != "minilm":
-        _load_weights(encoder, folder / TEXT_WEIGHTS)
+        load_weights(encoder, folder / TEXT_WEIGHTS)
     return encoder
 
 
-def _load_weights(module: torch.nn.Module, path: Path) -> None:
+def load_weights(module: torch.nn.Module, path: Path) -> None:
+    """Load safetensors `path` into `module` strictly; a missing file or a mismatch is a clear error."""
     from safetensors.torch import load_file
 
     if not path.is_file():

@@ -221,3 +221,25 @@ def test_a_bad_cool_down_is_refused_by_name():
     for bad in ({"decay_start": -1}, {"decay_steps": 0}, {"min_lr_ratio": 1.5}):
         with pytest.raises(ValueError, match="optim\\."):
             check_train_config(TrainConfig(optim=OptimConfig(**bad)))
+
+
+def test_init_from_starts_the_dit_from_a_model_folder(tmp_path):
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from cineflow.train.loop import build_models
+
+    debug = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "debug.yaml")
+    _, source, _ = build_models(load_train_config(debug, ["seed=7"]), CPU.device)
+    (tmp_path / "transformer").mkdir()
+    save_file(source.state_dict(), tmp_path / "transformer" / "diffusion_pytorch_model.safetensors")
+    _, fresh, _ = build_models(load_train_config(debug), CPU.device)
+    _, started, _ = build_models(load_train_config(debug, [f"init_from={tmp_path}"]), CPU.device)
+    for name, value in source.state_dict().items():
+        assert torch.equal(started.state_dict()[name], value), name
+    assert any(not torch.equal(fresh.state_dict()[k], v) for k, v in source.state_dict().items())
+    with pytest.raises(ValueError, match="do not fit the architecture"):  # another preset's weights
+        build_models(load_train_config(debug, [f"init_from={tmp_path}", "dit.depth=3"]), CPU.device)
+    with pytest.raises(FileNotFoundError, match="weights not found"):
+        build_models(load_train_config(debug, [f"init_from={tmp_path / 'none'}"]), CPU.device)

@@ -84,6 +84,9 @@ class TrainConfig:
     text_dropout: float = 0.1  # probability a caption is replaced by "" (the unconditional prompt for CFG)
     cond_prob: float = 0.0  # probability a sample's first latent frames are given clean (i2v, extension)
     seed: int = 0  # model initialisation
+    # A model folder (or a run's `model/`) whose `transformer/` weights start the DiT instead of `seed`'s
+    # random init: fine-tuning, or moving a DiT to a new latent space. `--resume` still wins.
+    init_from: str | None = None
     log_every: int = 10
     sample_every: int = 0  # write sample videos every N steps (0: only at the end)
     sample_prompts: tuple[str, ...] = ("a red ball moves to the right", "a blue square falls and bounces")

@@ -86,6 +86,10 @@ def build_models(cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.
         raise ValueError(f"data.num_frames: must be 1 + {vae.cfg.temporal_down * pt}k, got {d.num_frames}")
     torch.manual_seed(cfg.seed)
     dit = VideoDiT(dit_cfg)
+    if cfg.init_from is not None:
+        from cineflow.pipeline import WEIGHTS, load_weights
+
+        load_weights(dit, Path(cfg.init_from) / "transformer" / WEIGHTS)
     text_encoder = load_text_encoder(cfg.text).to(device)
     return vae.to(device).eval().requires_grad_(False), dit.to(device), text_encoder
 
