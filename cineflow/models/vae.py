@@ -255,14 +255,14 @@ class Decoder(nn.Module):
         self.norm_out = ChannelRMSNorm(ch[0])
         self.conv_out = CausalConv3d(ch[0], cfg.in_channels * p * p)
         self.patch_size = p
-        self.shortcuts, self.width = cfg.shortcuts, ch[-1]
+        self.shortcuts, self.latent_width = cfg.shortcuts, ch[-1]
 
     def forward(self, z: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         """z [B, c, t, h, w] (unscaled) -> video [B, 3, 1 + 4(t - 1), 8h, 8w]."""
         # 1. Input + middle
         h = self.conv_in(z, cache)  # (B, ch[-1], t, h, w)
         if self.shortcuts:
-            h = h + repeat_channels(z, self.width)
+            h = h + repeat_channels(z, self.latent_width)
         h = self.mid(h, cache)
         # 2. Levels
         for i, blocks in enumerate(self.levels):
@@ -444,7 +444,8 @@ def check_config(cfg: VAEConfig) -> None:
 
 
 def _check_shortcut_widths(cfg: VAEConfig) -> None:
-    """Shortcuts average or repeat whole channel groups: every width they join must divide the other."""
+    """Shortcuts average or repeat whole groups of channels: each level's folded cells must split evenly into
+    the next width, and the last width into the latent channels (encoder and decoder alike)."""
     temporal = _temporal_levels(cfg)
     for name, base in (("encoder", cfg.base_channels), ("decoder", decoder_size(cfg)[0])):
         ch = [base * m for m in cfg.channel_mult]
