@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+import torch
+
 
 def temp_path(target: Path) -> Path:
     """A fresh hidden name next to `target`, with the same suffix (writers pick the format from it)."""
@@ -24,6 +26,23 @@ def atomic_write_text(file: str | Path, content: str) -> None:
     try:
         with open(tmp, "x", encoding="utf-8", newline="") as f:
             f.write(content)
+        os.replace(tmp, file)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_safetensors(tensors: dict[str, torch.Tensor], file: str | Path) -> None:
+    """Write a safetensors file atomically, with the umask's permissions (safetensors' writer makes 0600)."""
+    from safetensors.torch import save_file
+
+    file = Path(file)
+    tmp = temp_path(file)
+    try:
+        save_file(tensors, tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, file)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from cineflow import __version__
+from cineflow.atomic import atomic_save_safetensors
 from cineflow.config import DiTConfig, TextConfig, VAEConfig, from_dict, to_dict
 from cineflow.world import vocab
 
@@ -150,8 +151,6 @@ class Pipeline:
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> None:
         """Write the model folder atomically: built in a temp folder beside `path`, then renamed."""
-        from safetensors.torch import save_file
-
         from cineflow.models.vae import save_vae
 
         path = Path(path)
@@ -164,12 +163,13 @@ class Pipeline:
         save_vae(self.vae, tmp / "vae")
         (tmp / "transformer").mkdir()
         _write_json(tmp / "transformer" / "config.json", to_dict(self.transformer.cfg))
-        save_file(_contiguous(self.transformer.state_dict()), tmp / "transformer" / WEIGHTS)
+        atomic_save_safetensors(_contiguous(self.transformer.state_dict()), tmp / "transformer" / WEIGHTS)
         (tmp / "text_encoder").mkdir()
         text_cfg: TextConfig = self.text_encoder.cfg
         _write_json(tmp / "text_encoder" / "config.json", to_dict(text_cfg))
         if text_cfg.name != "minilm":  # a packaged encoder is named, never copied
-            save_file(_contiguous(self.text_encoder.state_dict()), tmp / "text_encoder" / TEXT_WEIGHTS)
+            text_state = _contiguous(self.text_encoder.state_dict())
+            atomic_save_safetensors(text_state, tmp / "text_encoder" / TEXT_WEIGHTS)
         if path.exists():
             old = path.with_name(f".old-{path.name}-{os.getpid()}")
             os.replace(path, old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -42,6 +43,21 @@ def test_layout_names_each_component(debug_model):
         assert list((folder / name).glob("*.safetensors")), name
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt"))
     assert folder.stat().st_mode & 0o755 == 0o755  # readable by everyone, not a private temp folder
+
+
+def test_every_file_gets_the_umask_permissions(debug_model, tmp_path):
+    """safetensors' writer makes private (0600) files; a model folder is for every user to read."""
+    pipe, _ = debug_model
+    old = os.umask(0o022)
+    try:
+        pipe.save_pretrained(tmp_path / "m")
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "m").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    assert {p.relative_to(tmp_path).as_posix(): oct(p.stat().st_mode & 0o777) for p in files} == {
+        p.relative_to(tmp_path).as_posix(): oct(0o644) for p in files
+    }
 
 
 def test_round_trip_is_bit_exact(debug_model):

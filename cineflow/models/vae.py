@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cineflow.atomic import atomic_save_safetensors, atomic_write_text
 from cineflow.config import VAEConfig, from_dict, to_dict
 
 # A chunk's causal context: each temporal convolution's last input frames, keyed by the module.
@@ -477,21 +476,12 @@ def check_video_size(cfg: VAEConfig, num_frames: int, height: int, width: int) -
 
 def save_vae(vae: VideoVAE, folder: str | Path) -> None:
     """Write `config.json` + `diffusion_pytorch_model.safetensors` into `folder`, atomically per file."""
-    from safetensors.torch import save_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().float().contiguous().cpu() for k, v in vae.state_dict().items()}
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
-        tmp = f.name
-    save_file(state, tmp)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a model folder is meant to be shared
-    os.replace(tmp, folder / WEIGHTS_NAME)
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as f:
-        json.dump({"_class_name": "VideoVAE", **to_dict(vae.cfg)}, f, indent=2)
-        tmp = f.name
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, folder / CONFIG_NAME)
+    atomic_save_safetensors(state, folder / WEIGHTS_NAME)
+    config = {"_class_name": "VideoVAE", **to_dict(vae.cfg)}
+    atomic_write_text(folder / CONFIG_NAME, json.dumps(config, indent=2))
 
 
 def load_vae(folder: str | Path | None = None, device: str | torch.device = "cpu") -> VideoVAE:
