@@ -32,14 +32,16 @@ def atomic_write_text(file: str | Path, content: str) -> None:
         raise
 
 
-def atomic_save_safetensors(tensors: dict[str, torch.Tensor], file: str | Path) -> None:
+def atomic_save_safetensors(
+    tensors: dict[str, torch.Tensor], file: str | Path, metadata: dict[str, str] | None = None
+) -> None:
     """Write a safetensors file atomically, with the umask's permissions (safetensors' writer makes 0600)."""
     from safetensors.torch import save_file
 
     file = Path(file)
     tmp = temp_path(file)
     try:
-        save_file(tensors, tmp)
+        save_file(tensors, tmp, metadata=metadata)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)

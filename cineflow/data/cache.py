@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from cineflow.atomic import atomic_write_text, temp_path
+from cineflow.atomic import atomic_save_safetensors, atomic_write_text
 from cineflow.config import to_dict
 from cineflow.data.dataset import VideoDataset, failure_reason
 from cineflow.data.table import Issue
@@ -175,8 +175,6 @@ def _entry_id(path: str, text: str, file: Path) -> str:
 @torch.no_grad()
 def _encode_batch(dataset, batch, out, vae, text_encoder, skipped: list[Issue]) -> set[str]:
     """Encode one batch and write its entries; returns the ids of rows that failed to load."""
-    from safetensors.torch import save_file
-
     device = next(vae.parameters()).device
     videos, texts, ids, failed = [], [], [], set()
     for i, entry_id in batch:
@@ -201,14 +199,7 @@ def _encode_batch(dataset, batch, out, vae, text_encoder, skipped: list[Issue]) 
             "mask": emb.mask[b, :n].cpu().to(torch.uint8).contiguous(),
             "pooled": emb.pooled[b].float().cpu().contiguous(),
         }
-        target = out / "entries" / f"{entry_id}.safetensors"
-        tmp = temp_path(target)
-        try:
-            save_file(tensors, tmp, metadata={"text": texts[b]})
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_save_safetensors(tensors, out / "entries" / f"{entry_id}.safetensors", {"text": texts[b]})
     return failed
 
 
