@@ -42,10 +42,22 @@ def atomic_save_safetensors(
     tmp = temp_path(file)
     try:
         save_file(tensors, tmp, metadata=metadata)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, file)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (`os.umask` can only read it by
+    setting it, and for that moment a file another thread creates would get the wrong permissions)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o077)  # elsewhere: set and restore, briefly private rather than briefly open
+    os.umask(mask)
+    return mask

@@ -44,3 +44,13 @@ def test_text_gets_shared_permissions(tmp_path: Path, umask_022) -> None:
     atomic_write_text(tmp_path / "a" / "b.txt", "hello")
     assert (tmp_path / "a" / "b.txt").read_text() == "hello"
     assert (tmp_path / "a" / "b.txt").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_safetensors_follow_whatever_umask_is_set(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        atomic_save_safetensors({"x": torch.zeros(2)}, tmp_path / "w.safetensors")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
