@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEBUG = str(ROOT / "configs" / "debug.yaml")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 COMMON = ["train", DEBUG, "--max-steps", "6", "--set", "checkpoint_every=100", "--set", "sample_prompts=[]"]
+COMMON += ["--set", "heldout.every=3"]  # rank 0 measures the held-out loss while the others wait
 
 
 def _run(head: list[str] | None, out: Path, *extra: str) -> dict[int, float]:
@@ -33,6 +34,11 @@ def _run(head: list[str] | None, out: Path, *extra: str) -> dict[int, float]:
         assert result.returncode == 0, result.stdout + result.stderr
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {m["step"]: m["loss"] for m in lines}
+
+
+def _heldout(out: Path) -> dict[int, float]:
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {m["step"]: m["heldout_loss"] for m in lines if "heldout_loss" in m}
 
 
 def _weights(out: Path):
@@ -53,6 +59,9 @@ def test_two_gloo_ranks_match_one_rank(one_rank, tmp_path):
     for step in expected:
         assert abs(got[step] - expected[step]) <= 1e-5, (step, got[step], expected[step])
     assert len(set(expected.values())) == len(expected)  # the curve moves: the comparison means something
+    held, ddp_held = _heldout(out), _heldout(tmp_path / "ddp")
+    assert sorted(held) == sorted(ddp_held) == [3, 6]
+    assert all(abs(held[s] - ddp_held[s]) <= 1e-5 for s in held)
     ref, ddp = _weights(out), _weights(tmp_path / "ddp")
     for key in ref:
         assert (ref[key] - ddp[key]).abs().max() <= 1e-5, key

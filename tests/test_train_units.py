@@ -7,9 +7,10 @@ import torch
 
 from cineflow.config import TextConfig, VAEConfig, load_yaml
 from cineflow.train import checkpoint as ckpt
+from cineflow.train.batches import Batch
 from cineflow.train.config import OptimConfig, TrainConfig, check_train_config, dit_config, load_train_config
 from cineflow.train.ema import EMA, ema_decay
-from cineflow.train.loop import Batch, lr_factor, make_optimizer, train_step
+from cineflow.train.loop import lr_factor, make_optimizer, train_step
 from cineflow.train.parallel import World
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -151,7 +152,8 @@ def test_condition_frames_are_clean_and_out_of_the_loss():
     from contextlib import nullcontext
     from pathlib import Path
 
-    from cineflow.train.loop import Batches, build_models
+    from cineflow.train.batches import Batches
+    from cineflow.train.loop import build_models
 
     debug = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "debug.yaml")
     for prob in (0.0, 1.0):

@@ -33,6 +33,23 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class HeldoutConfig:
+    """The held-out loss (`cineflow.train.heldout`): clips the run never trains on, in `data`'s geometry.
+
+    `source`/`path`/`seed` name them as `data` names its own; the default, Flatland stream 1, is unseen by
+    any run on stream 0 or on a cache of it (`cineflow world sample` is stream 0 unless told otherwise).
+    Stream clips are clean renders; a run on a cache of `world sample` files (read back from mp4) is best
+    held out on a cache of more such files, so that both sets went through the codec.
+    """
+
+    every: int = 0  # evaluate every N steps and at the last (0: never)
+    batches: int = 2  # global batches (batch_size x grad_accum x ranks clips) in each set (held-out, seen)
+    source: str = "flatland"  # flatland | dataset | latents, as data.source
+    path: str | None = None  # the dataset file or latent cache (not used for flatland)
+    seed: int = 1  # the Flatland stream; also seeds the fixed timesteps and noise
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     """AdamW with linear warm-up, then constant, then (optionally) a linear cool-down; global-norm clipping.
 
@@ -73,6 +90,7 @@ class TrainConfig:
     vae_config: VAEConfig = field(default_factory=VAEConfig)  # only for vae: random
     text: TextConfig = field(default_factory=TextConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    heldout: HeldoutConfig = field(default_factory=HeldoutConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
     batch_size: int = 8
@@ -118,6 +136,13 @@ def check_train_config(cfg: TrainConfig) -> None:
     """Range checks that the dataclasses cannot express; each error names the key and the range."""
     _need(cfg.data.source in DATA_SOURCES, f"data.source: choose from {', '.join(DATA_SOURCES)}")
     _need(cfg.data.source == "flatland" or bool(cfg.data.path), "data.path: required for this data.source")
+    h = cfg.heldout
+    _need(h.every >= 0 and h.batches >= 1, "heldout.every: must be >= 0; heldout.batches: >= 1")
+    _need(h.source in DATA_SOURCES, f"heldout.source: choose from {', '.join(DATA_SOURCES)}")
+    _need(h.source == "flatland" or bool(h.path), "heldout.path: required for this heldout.source")
+    same_stream = h.source == cfg.data.source == "flatland" and h.seed == cfg.data.seed
+    same_file = h.source == cfg.data.source != "flatland" and h.path == cfg.data.path
+    _need(not (h.every and (same_stream or same_file)), "heldout: names the training data, not unseen clips")
     _need(cfg.precision in PRECISIONS, f"precision: choose from {', '.join(PRECISIONS)}")
     _need((cfg.data.num_frames - 1) % 4 == 0, "data.num_frames: must be 4k + 1 (1, 5, 9, 13, 17, ...)")
     _need(cfg.data.width >= 16 and cfg.data.height >= 16, "data.width/height: must be >= 16")
