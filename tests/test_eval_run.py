@@ -11,7 +11,7 @@ import torch
 
 from cineflow.config import TextConfig, VAEConfig
 from cineflow.eval import report
-from cineflow.eval.run import ModelSource, accuracy, category, evaluate, ground_truth, strip
+from cineflow.eval.run import CaseResult, ModelSource, accuracy, category, evaluate, ground_truth, strip
 from cineflow.eval.suites import SUITES, build_cases
 from cineflow.models.dit import PRESETS
 from cineflow.pipeline import Pipeline, PipelineConfig
@@ -130,3 +130,29 @@ def test_report_files_are_written(debug_model, tmp_path):
     # one row per source, scaled up to at least 64 px per row: 2 x 64 + 2 x 2 px gap (scale 2)
     assert Image.open(out.parent / loaded["cases"][0]["strip"]).size[1] == 2 * 64 + 2 * 2
     assert not list(out.parent.glob(".*"))  # no temp files left behind
+
+
+def test_confusions_count_what_was_read_instead():
+    def result(case_id: str, *checks: tuple[str, bool, str, str]) -> CaseResult:
+        rows = [
+            {"name": f"object 0: {c}", "category": c, "pass": ok, "reason": "", "claimed": want, "seen": got}
+            for c, ok, want, got in checks
+        ]
+        rows.append({"name": "objects: count", "category": "count", "pass": False, "reason": "3 seen"})
+        return CaseResult(case_id, False, rows, (1, 8, 8, 3), np.zeros((8, 8, 3), np.uint8))
+
+    model = [
+        result("m/0/0", ("motion", False, "still", "left"), ("shape", True, "star", "star")),
+        result("m/0/1", ("motion", False, "still", "left"), ("motion", True, "still", "still")),
+        result("m/0/2", ("motion", False, "still", "up"), ("shape", False, "star", "triangle")),
+    ]
+    ceiling = [result("m/0/0", ("motion", True, "still", "still"))]
+    got = report.confusions({"motion": {"model": model, "ceiling": ceiling}})
+    assert got["model"]["motion"] == {"still": {"right": 1, "total": 4, "instead": {"left": 2, "up": 1}}}
+    assert got["model"]["shape"] == {"star": {"right": 1, "total": 2, "instead": {"triangle": 1}}}
+    assert got["ceiling"] == {"motion": {"still": {"right": 1, "total": 1, "instead": {}}}}
+    assert "count" not in got["model"]  # not an attribute: no claimed value to confuse
+    sources = {"model": {"what": "m"}, "ceiling": {"what": "gt"}}
+    empty = {"settings": {}, "sources": sources, "harness_sha256": "0" * 64, "suites": {}, "cases": []}
+    page = report.to_markdown({**empty, "confusions": got})
+    assert "| still | 1/4 | 1/1 | left 2, up 1 |" in page

@@ -85,6 +85,9 @@ def test_a_false_attribute_fails_its_own_check(field, value, check):
     failed = _failed(report)
     assert any(name.endswith(check) for name in failed), failed
     assert not report.passed
+    verdict = next(c for c in report.checks if c.name.endswith(f": {check}"))
+    assert (verdict.claimed, verdict.seen) == (value, getattr(truth.objects[0], field))  # for confusions
+    assert verdict.to_dict()["seen"] == verdict.seen
 
 
 def test_motion_speed_and_gravity_are_read():

@@ -29,6 +29,7 @@ SOURCE_ORDER = ("model", "floor", "vae_ceiling", "ceiling")  # columns of the ta
 # Differences reported per category, a - b: what the model got from the text; what the VAE loses.
 DIFFERENCES = (("model", "floor"), ("vae_ceiling", "ceiling"))
 STRIP_HEIGHT = 64  # strips of smaller clips are scaled up (nearest) to at least this many pixels
+ATTRIBUTES = ("color", "shape", "size", "motion", "speed")  # the checks that name a claimed and a seen value
 
 
 def build(
@@ -69,8 +70,33 @@ def build(
         "settings": settings,
         "sources": sources,
         "suites": suites,
+        "confusions": confusions(results),
         "cases": case_rows,
     }
+
+
+def confusions(results: dict[str, dict[str, list[CaseResult]]]) -> dict[str, dict]:
+    """Over every suite, per source and attribute, per claimed value: checks passed, checks made, and what
+    the oracle read instead when it failed, most frequent first:
+    `{src: {attribute: {claimed: {"right": k, "total": n, "instead": {seen: count}}}}}`."""
+    out: dict[str, dict] = {}
+    for per_source in results.values():
+        for src, source_results in per_source.items():
+            for result in source_results:
+                for check in result.checks:
+                    if check["category"] not in ATTRIBUTES or "claimed" not in check:
+                        continue
+                    by_value = out.setdefault(src, {}).setdefault(check["category"], {})
+                    row = by_value.setdefault(check["claimed"], {"right": 0, "total": 0, "instead": {}})
+                    row["total"] += 1
+                    row["right"] += check["pass"]
+                    if not check["pass"]:
+                        row["instead"][check["seen"]] = row["instead"].get(check["seen"], 0) + 1
+    for per_attribute in out.values():
+        for by_value in per_attribute.values():
+            for row in by_value.values():
+                row["instead"] = dict(sorted(row["instead"].items(), key=lambda kv: (-kv[1], kv[0])))
+    return {src: {a: dict(sorted(v.items())) for a, v in per.items()} for src, per in out.items()}
 
 
 def differences(rates: dict[str, dict[str, Rate]]) -> dict[str, dict]:
@@ -166,6 +192,7 @@ def blocks(report: dict) -> list[Block]:
         for name, suite in report["suites"].items()
     ]
     out.append(("table", (["suite", "cases", *names, *diffs], rows)))
+    out += _confusion_blocks(report.get("confusions", {}), names)
     by_suite: dict[str, list[dict]] = {}
     for row in report["cases"]:
         by_suite.setdefault(row["suite"], []).append(row)
@@ -189,6 +216,34 @@ def blocks(report: dict) -> list[Block]:
             for row in by_suite.get(name, [])
         ]  # fmt: skip
         out.append(("table", (["case", "prompt", *names, f"frames (rows: {', '.join(names)})"], rows)))
+    return out
+
+
+def _confusion_blocks(confusions: dict[str, dict], names: list[str]) -> list[Block]:
+    """Per attribute, one row per claimed value: right / made for each source, and the first source's
+    wrong readings."""
+    shown = [s for s in names if s in confusions]
+    if not shown:
+        return []
+    first = shown[0]
+    out: list[Block] = [
+        ("h2", ["Attribute readings: what the oracle saw instead"]),
+        ("p", [f"Over every suite: per claimed value, checks passed / made per source, and what {first}'s "
+               "failed checks read instead (count)."]),
+    ]  # fmt: skip
+    for attribute in ATTRIBUTES:
+        values = dict.fromkeys(v for s in shown for v in confusions[s].get(attribute, {}))
+        if not values:
+            continue
+        rows = []
+        for value in values:
+            cells = []
+            for src in shown:
+                row = confusions[src].get(attribute, {}).get(value)
+                cells.append([f"{row['right']}/{row['total']}" if row else "n/a"])
+            instead = confusions[first].get(attribute, {}).get(value, {}).get("instead", {})
+            rows.append([[value], *cells, [", ".join(f"{k} {n}" for k, n in instead.items()) or "-"]])
+        out.append(("table", ([attribute, *shown, f"{first} read instead"], rows)))
     return out
 
 

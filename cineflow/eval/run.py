@@ -187,7 +187,7 @@ class CaseResult:
 
     case_id: str
     passed: bool
-    checks: list[dict]  # {"name", "category", "pass", "reason"}
+    checks: list[dict]  # {"name", "category", "pass", "reason"} (+ "claimed", "seen" for attributes)
     shape: tuple[int, ...]  # frames [T, H, W, 3] as the source gave them
     strip: np.ndarray = field(repr=False)  # uint8 [H, k*W, 3]: up to STRIP_FRAMES frames side by side
 
@@ -199,10 +199,7 @@ def judge(case: Case, frames: np.ndarray) -> CaseResult:
     """Score `frames` against the case's claims. Every object of the scene is named in the prompt, so the
     count must match exactly (a fifth ball is as wrong as a missing one)."""
     report = score(frames, case.claims, case.spec.fps, exact_count=True)
-    checks = [
-        {"name": c.name, "category": category(c.name), "pass": c.passed, "reason": c.reason}
-        for c in report.checks
-    ]
+    checks = [{**c.to_dict(), "category": category(c.name)} for c in report.checks]
     return CaseResult(case.id, report.passed, checks, tuple(frames.shape), strip(frames))
 
 

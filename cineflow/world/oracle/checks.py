@@ -34,22 +34,25 @@ def _object_checks(
     o, motion = obs.observed, obs.motion
     checks = [Check(f"{label}: present", True, f"matched track {o.track}")]
     if claim.color is not None:
-        checks.append(Check(f"{label}: color", o.color == claim.color, f"starts {o.color}"))
+        checks.append(
+            Check(f"{label}: color", o.color == claim.color, f"starts {o.color}", claim.color, o.color)
+        )
     if claim.shape is not None:
         if o.shape is None:
             checks.append(Check(f"{label}: shape", True, "never seen whole: shape not verifiable"))
         else:
-            checks.append(Check(f"{label}: shape", o.shape == claim.shape, f"seen as {o.shape}"))
+            ok = o.shape == claim.shape
+            checks.append(Check(f"{label}: shape", ok, f"seen as {o.shape}", claim.shape, o.shape))
     if claim.size is not None:
-        checks.append(Check(f"{label}: size", o.size == claim.size, f"seen as {o.size}"))
+        checks.append(Check(f"{label}: size", o.size == claim.size, f"seen as {o.size}", claim.size, o.size))
     if claim.motion is not None:
         ok = claim.motion in motion.compatible
         also = sorted(motion.compatible - {motion.primary})
         why = f"moves as {motion.primary}" + (f" (also consistent with {', '.join(also)})" if also else "")
-        checks.append(Check(f"{label}: motion", ok, why))
+        checks.append(Check(f"{label}: motion", ok, why, claim.motion, motion.primary))
     if claim.speed is not None:
-        ok = o.speed == claim.speed
-        checks.append(Check(f"{label}: speed", ok, f"speed reads as {o.speed or 'none (not moving)'}"))
+        why = f"speed reads as {o.speed or 'none (not moving)'}"
+        checks.append(Check(f"{label}: speed", o.speed == claim.speed, why, claim.speed, o.speed or "none"))
     if claim.final_color is not None:
         checks.append(_final_color(label, claim.final_color, obs))
     return checks

@@ -8,11 +8,21 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Check:
-    """One verdict. `name` says what was checked (e.g. "object 0 color"), `reason` says why, for people."""
+    """One verdict. `name` says what was checked (e.g. "object 0 color"), `reason` says why, for people.
+
+    An attribute check (colour, shape, size, motion, speed) also names the value `claimed` and the value
+    `seen`, so that failures can be counted by what was read instead (a confusion table).
+    """
 
     name: str
     passed: bool
     reason: str
+    claimed: str | None = None
+    seen: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {"claimed": self.claimed, "seen": self.seen} if self.claimed is not None else {}
+        return {"name": self.name, "pass": self.passed, "reason": self.reason, **values}
 
 
 @dataclass
@@ -41,6 +51,6 @@ class Report:
             "pass": self.passed,
             "partial": self.partial,
             "unknown_words": list(self.unknown_words),
-            "checks": [{"name": c.name, "pass": c.passed, "reason": c.reason} for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks],
             "observed": self.observed,
         }
