@@ -56,7 +56,7 @@ def test_mark_is_weaker_on_flat_colour_than_on_texture():
     assert change.max() <= round(watermark.FLAT_AMPLITUDE)  # no blobs of v1's 4 grey levels
     textured = random_field(0)
     gain = watermark.strength(textured)
-    assert gain.min() >= watermark.FLAT_AMPLITUDE and gain.mean() > 2 * watermark.FLAT_AMPLITUDE
+    assert gain.min() >= watermark.FLAT_AMPLITUDE and gain.mean() > 1.3 * watermark.FLAT_AMPLITUDE
     assert watermark.psnr(textured, watermark.embed(textured)) >= 42.0  # the RMS cap holds on texture
 
 

@@ -28,7 +28,7 @@ from cineflow.provenance.watermark import Detection
 
 __all__ = ["VerifyReport", "generation_manifest", "verify", "write_with_provenance"]
 
-WATERMARK_SCHEME = "cineflow-luma-spread-v2"
+WATERMARK_SCHEME = "cineflow-luma-spread-v3"
 
 
 @dataclass

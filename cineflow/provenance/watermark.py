@@ -6,9 +6,12 @@ spreads it across space *and* time:
 
 - Embedding adds a smooth bump to the luma of every cell of a `GRID` x `GRID` grid laid over each frame
   (in normalised coordinates, so the grid follows the picture through any rescale), with a sign drawn
-  afresh for every cell of every frame from the key. The bump's height follows the picture (perceptual
-  masking): `FLAT_AMPLITUDE` on flat colour, where the eye would see it, up to `TEXTURE_AMPLITUDE` where
-  texture or motion hides it, capped so that the RMS change stays near `MAX_RMS` (PSNR >= 42 dB).
+  afresh for every cell of every frame from the key. The bump is flat-topped (a half-sine raised by
+  `PLATEAU` and cut at 1): at the same peak it carries about twice the energy of a plain half-sine, and
+  more of its pixels keep a whole grey level through rounding and re-encoding. Its height follows the
+  picture (perceptual masking): `FLAT_AMPLITUDE` on flat colour, where the eye would see it, up to
+  `TEXTURE_AMPLITUDE` where texture or motion hides it, capped so that the RMS change stays near `MAX_RMS`
+  (PSNR >= 42 dB).
   The same offset goes to R, G and B, which moves luma by exactly that offset and leaves colour alone.
 - Detection needs no original. The host picture is predicted twice, by the temporal median of a window
   of frames (right for static scenes) and by a local spatial mean of each frame (right for moving or
@@ -35,8 +38,11 @@ KEY = 0xC14EF10A  # public: anyone can detect the mark; it asserts origin, it is
 GRID = 8  # cells per side; 8 px cells at 64x64 (smaller cells do not survive H.264 at CRF 28)
 STILL_GRID = 16  # cells per side for stills and very short clips (no time to spread over); 16 = min side
 FLAT_AMPLITUDE = 2.0  # peak grey levels of a bump on flat colour (half of v1: no visible blobs)
-TEXTURE_AMPLITUDE = 6.0  # peak grey levels where texture or motion masks the mark
+# Peak grey levels where texture or motion masks the mark. v2 had 6: under the RMS cap that put most of a
+# busy clip's energy on its moving edges, which H.264 at CRF 28 predicts from the last frame and drops
+TEXTURE_AMPLITUDE = 3.0
 TEXTURE_KNEE = 8.0  # local luma spread (grey levels) at which a region counts as fully textured
+PLATEAU = 1.5  # the bump is min(1, PLATEAU * half-sine): flat-topped, still 0 at cell borders
 MAX_RMS = 1.8  # cap on the RMS change of a clip before rounding, grey levels: PSNR ~43 dB
 CLIP = 3.0  # residual clip, grey levels: bounds what one moving edge can contribute
 HOST_SIGMA = 0.35  # spatial host prediction: Gaussian sd in cells (smaller removes more host, less mark)
@@ -173,11 +179,12 @@ def _cell_edges(n: int, g: int) -> np.ndarray:
 
 
 def _cell_window(n: int, g: int) -> np.ndarray:
-    """A half-sine bump over each of `g` cells along `n` pixels: smooth, so no cell edge is ever drawn."""
+    """A flat-topped bump over each of `g` cells along `n` pixels: a half-sine times PLATEAU, cut at 1. It
+    falls to 0 at cell borders, so no cell edge is ever drawn."""
     edges = _cell_edges(n, g)
     index = _cell_index(n, g)
     start, width = edges[index], np.diff(edges)[index]
-    return np.sin(np.pi * (np.arange(n) - start + 0.5) / width)
+    return np.minimum(1.0, PLATEAU * np.sin(np.pi * (np.arange(n) - start + 0.5) / width))
 
 
 def _cell_index(n: int, g: int) -> np.ndarray:
