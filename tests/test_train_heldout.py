@@ -37,6 +37,14 @@ def test_logged_every_n_steps_and_training_is_unchanged(tmp_path):
     assert logged[4] != logged[6]  # the EMA weights moved between the two
 
 
+def test_threads_setting_sets_torch_threads(tmp_path):
+    # the fixture set 1; the run asks for 2 and leaves the process at it (the fixture restores afterwards)
+    _train(tmp_path / "run", 1, "threads=2")
+    assert torch.get_num_threads() == 2
+    with pytest.raises(ValueError, match="threads"):
+        load_train_config(load_yaml(DEBUG), ["threads=0"])
+
+
 @pytest.fixture(scope="module")
 def one_clip(tmp_path_factory) -> tuple[Path, Path]:
     """(a dataset of a single 32x32x5 Flatland clip, a saved debug VAE folder)."""

@@ -113,6 +113,10 @@ class TrainConfig:
     checkpoint_every: int = 100
     keep_last: int = 3
     device: str = "auto"  # auto | cpu | cuda
+    # CPU threads per process (None: torch's default). Beside another job on a small machine, 1 is faster:
+    # the threads of one op wait on each other at every barrier (measured: 18 s a step with 2 threads next
+    # to one other process, 2.5 s with 1; docs/training.md)
+    threads: int | None = None
 
 
 def load_train_config(data: dict[str, Any], overrides: list[str] | None = None) -> TrainConfig:
@@ -159,6 +163,7 @@ def check_train_config(cfg: TrainConfig) -> None:
     _need(0.0 <= cfg.optim.min_lr_ratio <= 1.0, "optim.min_lr_ratio: must be in [0, 1]")
     _need(cfg.device in ("auto", "cpu", "cuda"), "device: choose from auto, cpu, cuda")
     _need(cfg.parallel in ("ddp", "fsdp"), "parallel: choose from ddp, fsdp")
+    _need(cfg.threads is None or cfg.threads >= 1, "threads: must be >= 1 (or null: torch's default)")
     unknown = sorted(set(cfg.dit) - {f.name for f in dataclasses.fields(DiTConfig)})
     _need(not unknown, f"dit: unknown keys {unknown}")
 

@@ -136,6 +136,8 @@ def train(cfg: TrainConfig, out: str | Path, world: World, resume: bool = False)
     out = Path(out)
     config_data = {**to_dict(cfg), "dit": to_dict(dit_config(cfg))}
     _check_out_dir(out, resume)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     if world.is_main:
         ckpt.remove_partial(out)
     autocast = autocast_for(cfg, world.device)
